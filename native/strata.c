@@ -1,0 +1,1167 @@
+/*
+ * strata_native: the Linux syscalls Node 20 does not offer, as a small N-API addon.
+ *
+ * Every function is a thin, honest wrapper: it converts arguments, makes exactly the syscall its
+ * name says, and on failure throws an error shaped like Node's fs errors (code = errno name,
+ * errno = -errno, syscall, path, dest). Paths are accepted as JS strings (UTF-8) or Buffers (raw
+ * bytes, passed through unchanged) because layer file names need not be UTF-8.
+ *
+ * Blocking lock waits (flock without LOCK_NB, F_OFD_SETLKW) run on a dedicated thread per wait and
+ * settle a Promise through a thread-safe function. They deliberately do not use libuv's small
+ * shared thread pool: a lock wait can last minutes, and parked pool threads would stall every
+ * fs/zlib/crypto job of the process (including the ones the lock holder needs to finish).
+ *
+ * The TS side (src/sys/) registers an error factory with setErrorFactory() so that errors are
+ * built as its SysError class; without one, plain Error objects with the same fields are thrown.
+ */
+#include <node_api.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/types.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- fallbacks for constants newer than the C library (values are kernel ABI) ---------------- */
+#ifndef FSOPEN_CLOEXEC
+#error "strata needs <sys/mount.h> from glibc >= 2.36 (new mount API constants)"
+#endif
+#ifndef FSCONFIG_CMD_CREATE_EXCL
+#define FSCONFIG_CMD_CREATE_EXCL 8
+#endif
+#ifndef MOUNT_ATTR_NOSYMFOLLOW
+#define MOUNT_ATTR_NOSYMFOLLOW 0x00200000
+#endif
+#ifndef AT_RECURSIVE
+#define AT_RECURSIVE 0x8000
+#endif
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#define RENAME_EXCHANGE (1 << 1)
+#define RENAME_WHITEOUT (1 << 2)
+#endif
+
+/* ---- per-environment state ------------------------------------------------------------------ */
+
+typedef struct {
+  napi_ref error_factory; /* JS function (code, errno, syscall, message, path, dest, detail) */
+} addon_t;
+
+static addon_t *get_addon(napi_env env) {
+  void *data = NULL;
+  if (napi_get_instance_data(env, &data) != napi_ok) return NULL;
+  return (addon_t *)data;
+}
+
+static void addon_finalize(napi_env env, void *data, void *hint) {
+  addon_t *a = (addon_t *)data;
+  if (a->error_factory) napi_delete_reference(env, a->error_factory);
+  free(a);
+}
+
+/* ---- errno names ------------------------------------------------------------------------------ */
+
+/* The names Node (libuv) uses: EAGAIN for EWOULDBLOCK, ENOTSUP for EOPNOTSUPP, EDEADLK. */
+static const char *errno_name(int e) {
+#define E(x) \
+  case x:    \
+    return #x;
+  switch (e) {
+    E(EPERM) E(ENOENT) E(ESRCH) E(EINTR) E(EIO) E(ENXIO) E(E2BIG) E(ENOEXEC) E(EBADF) E(ECHILD)
+    E(EAGAIN) E(ENOMEM) E(EACCES) E(EFAULT) E(ENOTBLK) E(EBUSY) E(EEXIST) E(EXDEV) E(ENODEV)
+    E(ENOTDIR) E(EISDIR) E(EINVAL) E(ENFILE) E(EMFILE) E(ENOTTY) E(ETXTBSY) E(EFBIG) E(ENOSPC)
+    E(ESPIPE) E(EROFS) E(EMLINK) E(EPIPE) E(EDOM) E(ERANGE) E(EDEADLK) E(ENAMETOOLONG) E(ENOLCK)
+    E(ENOSYS) E(ENOTEMPTY) E(ELOOP) E(ENOMSG) E(EIDRM) E(ECHRNG) E(EL2NSYNC) E(EL3HLT) E(EL3RST)
+    E(ELNRNG) E(EUNATCH) E(ENOCSI) E(EL2HLT) E(EBADE) E(EBADR) E(EXFULL) E(ENOANO) E(EBADRQC)
+    E(EBADSLT) E(EBFONT) E(ENOSTR) E(ENODATA) E(ETIME) E(ENOSR) E(ENONET) E(ENOPKG) E(EREMOTE)
+    E(ENOLINK) E(EADV) E(ESRMNT) E(ECOMM) E(EPROTO) E(EMULTIHOP) E(EDOTDOT) E(EBADMSG)
+    E(EOVERFLOW) E(ENOTUNIQ) E(EBADFD) E(EREMCHG) E(ELIBACC) E(ELIBBAD) E(ELIBSCN) E(ELIBMAX)
+    E(ELIBEXEC) E(EILSEQ) E(ERESTART) E(ESTRPIPE) E(EUSERS) E(ENOTSOCK) E(EDESTADDRREQ)
+    E(EMSGSIZE) E(EPROTOTYPE) E(ENOPROTOOPT) E(EPROTONOSUPPORT) E(ESOCKTNOSUPPORT) E(ENOTSUP)
+    E(EPFNOSUPPORT) E(EAFNOSUPPORT) E(EADDRINUSE) E(EADDRNOTAVAIL) E(ENETDOWN) E(ENETUNREACH)
+    E(ENETRESET) E(ECONNABORTED) E(ECONNRESET) E(ENOBUFS) E(EISCONN) E(ENOTCONN) E(ESHUTDOWN)
+    E(ETOOMANYREFS) E(ETIMEDOUT) E(ECONNREFUSED) E(EHOSTDOWN) E(EHOSTUNREACH) E(EALREADY)
+    E(EINPROGRESS) E(ESTALE) E(EUCLEAN) E(ENOTNAM) E(ENAVAIL) E(EISNAM) E(EREMOTEIO) E(EDQUOT)
+    E(ENOMEDIUM) E(EMEDIUMTYPE) E(ECANCELED) E(ENOKEY) E(EKEYEXPIRED) E(EKEYREVOKED)
+    E(EKEYREJECTED) E(EOWNERDEAD) E(ENOTRECOVERABLE) E(ERFKILL) E(EHWPOISON)
+    default:
+      return "UNKNOWN";
+  }
+#undef E
+}
+
+/* ---- small helpers -------------------------------------------------------------------------- */
+
+/* Returns early (NULL) from a callback when an N-API call fails; an exception is then pending
+ * or is raised here. */
+#define NAPI_CALL(env, call)                                            \
+  do {                                                                  \
+    if ((call) != napi_ok) {                                            \
+      bool pending_ = false;                                            \
+      napi_is_exception_pending((env), &pending_);                      \
+      if (!pending_) napi_throw_error((env), NULL, "N-API call failed: " #call); \
+      return NULL;                                                      \
+    }                                                                   \
+  } while (0)
+
+static napi_value undefined(napi_env env) {
+  napi_value v;
+  napi_get_undefined(env, &v);
+  return v;
+}
+
+static void throw_type(napi_env env, const char *code, const char *fmt, const char *name) {
+  char msg[256];
+  snprintf(msg, sizeof msg, fmt, name);
+  napi_throw_type_error(env, code, msg);
+}
+
+/* A NUL-terminated copy of a string or Buffer argument. Short values live inline. */
+typedef struct {
+  char *p;    /* NULL when the argument was null/undefined and that was allowed */
+  size_t len; /* bytes, without the terminating NUL */
+  char inl[1024];
+} cstr_t;
+
+static void cstr_free(cstr_t *s) {
+  if (s->p && s->p != s->inl) free(s->p);
+  s->p = NULL;
+}
+
+static char *cstr_alloc(cstr_t *s, size_t len) {
+  s->p = len < sizeof s->inl ? s->inl : (char *)malloc(len + 1);
+  return s->p;
+}
+
+/* Reads a string|Buffer argument into `out`. Returns 0, or -1 with a JS exception pending. */
+static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null, cstr_t *out) {
+  napi_valuetype t;
+  out->p = NULL;
+  out->len = 0;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_null || t == napi_undefined) {
+    if (allow_null) return 0;
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type string or Buffer", name);
+    return -1;
+  }
+  if (t == napi_string) {
+    size_t len = 0;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return -1;
+    if (!cstr_alloc(out, len)) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return -1;
+    }
+    if (napi_get_value_string_utf8(env, v, out->p, len + 1, &len) != napi_ok) {
+      cstr_free(out);
+      return -1;
+    }
+    out->len = len;
+  } else {
+    bool is_buf = false;
+    void *data = NULL;
+    size_t len = 0;
+    if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) {
+      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type string or Buffer", name);
+      return -1;
+    }
+    if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) return -1;
+    if (!cstr_alloc(out, len)) {
+      napi_throw_error(env, "ENOMEM", "out of memory");
+      return -1;
+    }
+    if (len) memcpy(out->p, data, len);
+    out->p[len] = '\0';
+    out->len = len;
+  }
+  if (memchr(out->p, '\0', out->len) != NULL) {
+    cstr_free(out);
+    throw_type(env, "ERR_INVALID_ARG_VALUE", "The \"%s\" argument must not contain null bytes", name);
+    return -1;
+  }
+  return 0;
+}
+
+/* Integer argument: a JS number without fraction, or a BigInt that fits int64. */
+static int get_i64(napi_env env, napi_value v, const char *name, int64_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_number) {
+    double d;
+    napi_get_value_double(env, v, &d);
+    if (!isfinite(d) || d != trunc(d) || d < -9223372036854775808.0 || d >= 9223372036854775808.0) {
+      throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" argument must be an integer", name);
+      return -1;
+    }
+    *out = (int64_t)d;
+    return 0;
+  }
+  if (t == napi_bigint) {
+    bool lossless = false;
+    napi_get_value_bigint_int64(env, v, out, &lossless);
+    if (!lossless) {
+      throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" argument does not fit in 64 bits", name);
+      return -1;
+    }
+    return 0;
+  }
+  throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type number", name);
+  return -1;
+}
+
+static int get_int(napi_env env, napi_value v, const char *name, int *out) {
+  int64_t x;
+  if (get_i64(env, v, name, &x)) return -1;
+  if (x < INT_MIN || x > INT_MAX) {
+    throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" argument is out of range for a C int", name);
+    return -1;
+  }
+  *out = (int)x;
+  return 0;
+}
+
+/* Flag words: accepts 0..2^32-1, and also negative int32 (what `a | b` yields once bit 31 is set). */
+static int get_u32(napi_env env, napi_value v, const char *name, uint32_t *out) {
+  int64_t x;
+  if (get_i64(env, v, name, &x)) return -1;
+  if (x < INT32_MIN || x > (int64_t)UINT32_MAX) {
+    throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" argument is out of range for 32-bit flags", name);
+    return -1;
+  }
+  *out = (uint32_t)x;
+  return 0;
+}
+
+/* Optional integer: undefined/null gives `dflt`. */
+static int get_int_opt(napi_env env, napi_value v, const char *name, int dflt, int *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) {
+    *out = dflt;
+    return 0;
+  }
+  return get_int(env, v, name, out);
+}
+
+static int get_u32_opt(napi_env env, napi_value v, const char *name, uint32_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) {
+    *out = 0;
+    return 0;
+  }
+  return get_u32(env, v, name, out);
+}
+
+/* ---- building errors ------------------------------------------------------------------------ */
+
+static napi_value str_or_undefined(napi_env env, const char *s) {
+  napi_value v;
+  if (s == NULL) return undefined(env);
+  /* V8 replaces invalid UTF-8 with U+FFFD, as Node does for Buffer paths in its errors. */
+  if (napi_create_string_utf8(env, s, NAPI_AUTO_LENGTH, &v) != napi_ok) return undefined(env);
+  return v;
+}
+
+/*
+ * Creates (does not throw) the error for errno `err`. Message, as Node's fs errors:
+ *   "ENOENT: no such file or directory, lgetxattr '/x/y'"   and   "... rename 'a' -> 'b'"
+ * `detail` (e.g. the kernel's fs-context log) is appended in parentheses and set as a property.
+ * Returns NULL with an exception pending if the registered factory throws.
+ */
+static napi_value make_sys_error(napi_env env, int err, const char *syscall, const char *path,
+                                 const char *dest, const char *detail) {
+  const char *code = errno_name(err);
+  char text[128];
+  /* main thread only, so strerror's static buffer is safe here; lower-case like libuv */
+  snprintf(text, sizeof text, "%s", strerror(err));
+  if (text[0] >= 'A' && text[0] <= 'Z' && !(text[1] >= 'A' && text[1] <= 'Z')) text[0] += 'a' - 'A';
+
+  size_t need = strlen(code) + strlen(text) + strlen(syscall) + 16 + (path ? strlen(path) + 4 : 0) +
+                (dest ? strlen(dest) + 8 : 0) + (detail ? strlen(detail) + 4 : 0);
+  char *msg = (char *)malloc(need);
+  if (!msg) {
+    napi_throw_error(env, "ENOMEM", "out of memory while building an error");
+    return NULL;
+  }
+  int n = snprintf(msg, need, "%s: %s, %s", code, text, syscall);
+  if (path) n += snprintf(msg + n, need - n, " '%s'", path);
+  if (dest) n += snprintf(msg + n, need - n, " -> '%s'", dest);
+  if (detail) snprintf(msg + n, need - n, " (%s)", detail);
+
+  napi_value v_code, v_errno, v_syscall, v_msg, result = NULL;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &v_code);
+  napi_create_int32(env, -err, &v_errno);
+  napi_create_string_utf8(env, syscall, NAPI_AUTO_LENGTH, &v_syscall);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &v_msg);
+  free(msg);
+
+  addon_t *a = get_addon(env);
+  napi_value factory = NULL;
+  if (a && a->error_factory) napi_get_reference_value(env, a->error_factory, &factory);
+  if (factory) {
+    napi_value argv[7] = {v_code, v_errno, v_syscall, v_msg, str_or_undefined(env, path),
+                          str_or_undefined(env, dest), str_or_undefined(env, detail)};
+    napi_value recv = undefined(env);
+    if (napi_call_function(env, recv, factory, 7, argv, &result) != napi_ok) return NULL;
+    return result;
+  }
+  if (napi_create_error(env, v_code, v_msg, &result) != napi_ok) return NULL;
+  napi_set_named_property(env, result, "errno", v_errno);
+  napi_set_named_property(env, result, "syscall", v_syscall);
+  if (path) napi_set_named_property(env, result, "path", str_or_undefined(env, path));
+  if (dest) napi_set_named_property(env, result, "dest", str_or_undefined(env, dest));
+  if (detail) napi_set_named_property(env, result, "detail", str_or_undefined(env, detail));
+  return result;
+}
+
+/* Throws the error for `err` and returns NULL (for `return throw_sys(...)`). */
+static napi_value throw_sys(napi_env env, int err, const char *syscall, const char *path,
+                            const char *dest, const char *detail) {
+  napi_value e = make_sys_error(env, err, syscall, path, dest, detail);
+  if (e) napi_throw(env, e);
+  return NULL;
+}
+
+/* ---- argument plumbing ---------------------------------------------------------------------- */
+
+#define ARGS(n)                                                       \
+  size_t argc = (n);                                                  \
+  napi_value argv[(n) > 0 ? (n) : 1];                                 \
+  NAPI_CALL(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL))
+
+/* ---- mounts --------------------------------------------------------------------------------- */
+
+/* mount(source|null, target, fstype|null, flags, data|null) */
+static napi_value js_mount(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  cstr_t src, tgt, fst, data;
+  uint32_t flags;
+  napi_value ret = NULL;
+  if (get_cstr(env, argv[0], "source", 1, &src)) return NULL;
+  if (get_cstr(env, argv[1], "target", 0, &tgt)) goto out0;
+  if (get_cstr(env, argv[2], "fstype", 1, &fst)) goto out1;
+  if (get_u32_opt(env, argv[3], "flags", &flags)) goto out2;
+  if (get_cstr(env, argv[4], "data", 1, &data)) goto out2;
+  if (mount(src.p, tgt.p, fst.p, (unsigned long)flags, data.p) < 0)
+    throw_sys(env, errno, "mount", src.p ? src.p : tgt.p, src.p ? tgt.p : NULL, NULL);
+  else
+    ret = undefined(env);
+  cstr_free(&data);
+out2:
+  cstr_free(&fst);
+out1:
+  cstr_free(&tgt);
+out0:
+  cstr_free(&src);
+  return ret;
+}
+
+/* umount2(target, flags) */
+static napi_value js_umount2(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  cstr_t tgt;
+  uint32_t flags;
+  if (get_cstr(env, argv[0], "target", 0, &tgt)) return NULL;
+  if (get_u32_opt(env, argv[1], "flags", &flags)) {
+    cstr_free(&tgt);
+    return NULL;
+  }
+  int r = umount2(tgt.p, (int)flags);
+  int e = errno;
+  napi_value ret = r < 0 ? throw_sys(env, e, "umount2", tgt.p, NULL, NULL) : undefined(env);
+  cstr_free(&tgt);
+  return ret;
+}
+
+/* fsopen(fsname, flags) -> fd */
+static napi_value js_fsopen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  cstr_t name;
+  uint32_t flags;
+  napi_value ret = NULL;
+  if (get_cstr(env, argv[0], "fsname", 0, &name)) return NULL;
+  if (get_u32_opt(env, argv[1], "flags", &flags) == 0) {
+    int fd = (int)syscall(SYS_fsopen, name.p, flags);
+    if (fd < 0)
+      throw_sys(env, errno, "fsopen", name.p, NULL, NULL);
+    else
+      napi_create_int32(env, fd, &ret);
+  }
+  cstr_free(&name);
+  return ret;
+}
+
+/* Collects the messages the kernel queued on a filesystem-context fd ("e overlay: ..."), joined
+ * by "; ". Only reads when `fd` really is an fs context, so a wrong fd can never block here. */
+static void fs_context_log(int fd, char *out, size_t outsz) {
+  char link[64], target[64];
+  out[0] = '\0';
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t tl = readlink(link, target, sizeof target - 1);
+  if (tl < 0) return;
+  target[tl] = '\0';
+  if (strcmp(target, "anon_inode:[fscontext]") != 0) return;
+  size_t used = 0;
+  for (int i = 0; i < 16; i++) {
+    char buf[512];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    if (n <= 0) break;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\0')) n--;
+    buf[n] = '\0';
+    int w = snprintf(out + used, outsz - used, "%s%s", used ? "; " : "", buf);
+    if (w < 0 || (size_t)w >= outsz - used) {
+      out[outsz - 1] = '\0';
+      break;
+    }
+    used += (size_t)w;
+  }
+}
+
+/* fsconfig(fd, cmd, key|null, value: string|Buffer|null, aux) */
+static napi_value js_fsconfig(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int fd, aux, cmd;
+  cstr_t key, val;
+  const void *value = NULL;
+  napi_value ret = NULL;
+  val.p = NULL;
+  if (get_int(env, argv[0], "fd", &fd) || get_int(env, argv[1], "cmd", &cmd)) return NULL;
+  if (get_int_opt(env, argv[4], "aux", 0, &aux)) return NULL;
+  if (get_cstr(env, argv[2], "key", 1, &key)) return NULL;
+  if (cmd == FSCONFIG_SET_BINARY) {
+    bool is_buf = false;
+    size_t len = 0;
+    void *data = NULL;
+    if (napi_is_buffer(env, argv[3], &is_buf) != napi_ok || !is_buf) {
+      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be a Buffer for FSCONFIG_SET_BINARY", "value");
+      goto out;
+    }
+    napi_get_buffer_info(env, argv[3], &data, &len);
+    value = data;
+    aux = (int)len;
+  } else {
+    if (get_cstr(env, argv[3], "value", 1, &val)) goto out;
+    value = val.p;
+  }
+  if (syscall(SYS_fsconfig, fd, (unsigned int)cmd, key.p, value, aux) < 0) {
+    int e = errno;
+    char log[1024], detail[1200];
+    fs_context_log(fd, log, sizeof log);
+    if (key.p && log[0])
+      snprintf(detail, sizeof detail, "%s: %s", key.p, log);
+    else
+      snprintf(detail, sizeof detail, "%s", key.p ? key.p : log);
+    throw_sys(env, e, "fsconfig", val.p ? val.p : NULL, NULL, detail[0] ? detail : NULL);
+  } else {
+    ret = undefined(env);
+  }
+out:
+  cstr_free(&val);
+  cstr_free(&key);
+  return ret;
+}
+
+/* fsmount(fsfd, flags, attrFlags) -> fd */
+static napi_value js_fsmount(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int fd;
+  uint32_t flags, attrs;
+  napi_value ret = NULL;
+  if (get_int(env, argv[0], "fd", &fd) || get_u32_opt(env, argv[1], "flags", &flags) ||
+      get_u32_opt(env, argv[2], "attrFlags", &attrs))
+    return NULL;
+  int mfd = (int)syscall(SYS_fsmount, fd, flags, attrs);
+  if (mfd < 0) {
+    int e = errno;
+    char log[1024];
+    fs_context_log(fd, log, sizeof log);
+    return throw_sys(env, e, "fsmount", NULL, NULL, log[0] ? log : NULL);
+  }
+  napi_create_int32(env, mfd, &ret);
+  return ret;
+}
+
+/* move_mount(fromDfd, fromPath, toDfd, toPath, flags) */
+static napi_value js_move_mount(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int fdfd, tdfd;
+  uint32_t flags;
+  cstr_t from, to;
+  napi_value ret = NULL;
+  if (get_int(env, argv[0], "fromDirFd", &fdfd) || get_int(env, argv[2], "toDirFd", &tdfd) ||
+      get_u32_opt(env, argv[4], "flags", &flags))
+    return NULL;
+  if (get_cstr(env, argv[1], "fromPath", 0, &from)) return NULL;
+  if (get_cstr(env, argv[3], "toPath", 0, &to) == 0) {
+    if (syscall(SYS_move_mount, fdfd, from.p, tdfd, to.p, flags) < 0)
+      throw_sys(env, errno, "move_mount", from.p, to.p, NULL);
+    else
+      ret = undefined(env);
+    cstr_free(&to);
+  }
+  cstr_free(&from);
+  return ret;
+}
+
+/* open_tree(dirFd, path, flags) -> fd */
+static napi_value js_open_tree(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int dfd;
+  uint32_t flags;
+  cstr_t path;
+  napi_value ret = NULL;
+  if (get_int(env, argv[0], "dirFd", &dfd) || get_u32_opt(env, argv[2], "flags", &flags)) return NULL;
+  if (get_cstr(env, argv[1], "path", 0, &path)) return NULL;
+  int fd = (int)syscall(SYS_open_tree, dfd, path.p, flags);
+  if (fd < 0)
+    throw_sys(env, errno, "open_tree", path.p, NULL, NULL);
+  else
+    napi_create_int32(env, fd, &ret);
+  cstr_free(&path);
+  return ret;
+}
+
+/* ---- device nodes --------------------------------------------------------------------------- */
+
+static napi_value do_mknodat(napi_env env, int dfd, napi_value *argv, const char *syscall_name) {
+  cstr_t path;
+  uint32_t mode, maj, min;
+  napi_value ret = NULL;
+  if (get_u32(env, argv[1], "mode", &mode) || get_u32_opt(env, argv[2], "major", &maj) ||
+      get_u32_opt(env, argv[3], "minor", &min))
+    return NULL;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  if (mknodat(dfd, path.p, (mode_t)mode, makedev(maj, min)) < 0)
+    throw_sys(env, errno, syscall_name, path.p, NULL, NULL);
+  else
+    ret = undefined(env);
+  cstr_free(&path);
+  return ret;
+}
+
+/* mknod(path, mode, major, minor) */
+static napi_value js_mknod(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  return do_mknodat(env, AT_FDCWD, argv, "mknod");
+}
+
+/* mknodat(dirFd, path, mode, major, minor) */
+static napi_value js_mknodat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int dfd;
+  if (get_int(env, argv[0], "dirFd", &dfd)) return NULL;
+  return do_mknodat(env, dfd, argv + 1, "mknodat");
+}
+
+/* ---- extended attributes (never following symlinks) ----------------------------------------- */
+
+/* lgetxattr(path, name) -> Buffer | null (null when the attribute does not exist) */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  cstr_t path, name;
+  napi_value ret = NULL;
+  char stackbuf[4096];
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  if (get_cstr(env, argv[1], "name", 0, &name)) {
+    cstr_free(&path);
+    return NULL;
+  }
+  ssize_t n = lgetxattr(path.p, name.p, stackbuf, sizeof stackbuf);
+  if (n >= 0) {
+    void *data;
+    napi_create_buffer_copy(env, (size_t)n, stackbuf, &data, &ret);
+  } else if (errno == ENODATA) {
+    napi_get_null(env, &ret);
+  } else if (errno != ERANGE) {
+    throw_sys(env, errno, "lgetxattr", path.p, NULL, NULL);
+  } else {
+    /* larger than the stack buffer: ask for the size, and retry if it grew meanwhile */
+    for (;;) {
+      ssize_t size = lgetxattr(path.p, name.p, NULL, 0);
+      if (size < 0) {
+        if (errno == ENODATA)
+          napi_get_null(env, &ret);
+        else
+          throw_sys(env, errno, "lgetxattr", path.p, NULL, NULL);
+        break;
+      }
+      char *buf = (char *)malloc(size ? (size_t)size : 1);
+      if (!buf) {
+        throw_sys(env, ENOMEM, "lgetxattr", path.p, NULL, NULL);
+        break;
+      }
+      n = lgetxattr(path.p, name.p, buf, (size_t)size);
+      int e = errno;
+      if (n >= 0) {
+        void *data;
+        napi_create_buffer_copy(env, (size_t)n, buf, &data, &ret);
+        free(buf);
+        break;
+      }
+      free(buf);
+      if (e == ERANGE) continue;
+      if (e == ENODATA)
+        napi_get_null(env, &ret);
+      else
+        throw_sys(env, e, "lgetxattr", path.p, NULL, NULL);
+      break;
+    }
+  }
+  cstr_free(&name);
+  cstr_free(&path);
+  return ret;
+}
+
+/* lsetxattr(path, name, value: Buffer|string, flags) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  cstr_t path, name, sval;
+  uint32_t flags;
+  const void *value;
+  size_t len;
+  napi_value ret = NULL;
+  napi_valuetype t;
+  sval.p = NULL;
+  if (get_u32_opt(env, argv[3], "flags", &flags)) return NULL;
+  NAPI_CALL(env, napi_typeof(env, argv[2], &t));
+  if (t == napi_string) {
+    if (get_cstr(env, argv[2], "value", 0, &sval)) return NULL;
+    value = sval.p;
+    len = sval.len;
+  } else {
+    bool is_buf = false;
+    void *data = NULL;
+    if (napi_is_buffer(env, argv[2], &is_buf) != napi_ok || !is_buf) {
+      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type Buffer or string", "value");
+      return NULL;
+    }
+    napi_get_buffer_info(env, argv[2], &data, &len);
+    value = data;
+  }
+  if (get_cstr(env, argv[0], "path", 0, &path)) goto out0;
+  if (get_cstr(env, argv[1], "name", 0, &name)) goto out1;
+  if (lsetxattr(path.p, name.p, len ? value : "", len, (int)flags) < 0)
+    throw_sys(env, errno, "lsetxattr", path.p, NULL, NULL);
+  else
+    ret = undefined(env);
+  cstr_free(&name);
+out1:
+  cstr_free(&path);
+out0:
+  cstr_free(&sval);
+  return ret;
+}
+
+/* llistxattr(path) -> string[] */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  cstr_t path;
+  char stackbuf[4096];
+  char *list = stackbuf;
+  ssize_t n;
+  napi_value ret = NULL;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  n = llistxattr(path.p, stackbuf, sizeof stackbuf);
+  while (n < 0 && errno == ERANGE) {
+    if (list != stackbuf) free(list);
+    list = stackbuf;
+    ssize_t size = llistxattr(path.p, NULL, 0);
+    if (size < 0) break;
+    list = (char *)malloc(size ? (size_t)size : 1);
+    if (!list) {
+      list = stackbuf;
+      errno = ENOMEM;
+      n = -1;
+      break;
+    }
+    n = llistxattr(path.p, list, (size_t)size);
+  }
+  if (n < 0) {
+    throw_sys(env, errno, "llistxattr", path.p, NULL, NULL);
+  } else {
+    napi_create_array(env, &ret);
+    uint32_t idx = 0;
+    for (ssize_t off = 0; off < n;) {
+      size_t l = strnlen(list + off, (size_t)(n - off));
+      if (l > 0) {
+        napi_value s;
+        napi_create_string_utf8(env, list + off, l, &s);
+        napi_set_element(env, ret, idx++, s);
+      }
+      off += (ssize_t)l + 1;
+    }
+  }
+  if (list != stackbuf) free(list);
+  cstr_free(&path);
+  return ret;
+}
+
+/* lremovexattr(path, name) */
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  cstr_t path, name;
+  napi_value ret = NULL;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  if (get_cstr(env, argv[1], "name", 0, &name) == 0) {
+    if (lremovexattr(path.p, name.p) < 0)
+      throw_sys(env, errno, "lremovexattr", path.p, NULL, NULL);
+    else
+      ret = undefined(env);
+    cstr_free(&name);
+  }
+  cstr_free(&path);
+  return ret;
+}
+
+/* ---- names and times ------------------------------------------------------------------------ */
+
+/* renameat2(oldDirFd, oldPath, newDirFd, newPath, flags) */
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int ofd, nfd;
+  uint32_t flags;
+  cstr_t op, np;
+  napi_value ret = NULL;
+  if (get_int(env, argv[0], "oldDirFd", &ofd) || get_int(env, argv[2], "newDirFd", &nfd) ||
+      get_u32_opt(env, argv[4], "flags", &flags))
+    return NULL;
+  if (get_cstr(env, argv[1], "oldPath", 0, &op)) return NULL;
+  if (get_cstr(env, argv[3], "newPath", 0, &np) == 0) {
+    if (renameat2(ofd, op.p, nfd, np.p, flags) < 0)
+      throw_sys(env, errno, "renameat2", op.p, np.p, NULL);
+    else
+      ret = undefined(env);
+    cstr_free(&np);
+  }
+  cstr_free(&op);
+  return ret;
+}
+
+/* linkat(oldDirFd, oldPath, newDirFd, newPath, flags) */
+static napi_value js_linkat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int ofd, nfd;
+  uint32_t flags;
+  cstr_t op, np;
+  napi_value ret = NULL;
+  if (get_int(env, argv[0], "oldDirFd", &ofd) || get_int(env, argv[2], "newDirFd", &nfd) ||
+      get_u32_opt(env, argv[4], "flags", &flags))
+    return NULL;
+  if (get_cstr(env, argv[1], "oldPath", 0, &op)) return NULL;
+  if (get_cstr(env, argv[3], "newPath", 0, &np) == 0) {
+    if (linkat(ofd, op.p, nfd, np.p, (int)flags) < 0)
+      throw_sys(env, errno, "linkat", op.p, np.p, NULL);
+    else
+      ret = undefined(env);
+    cstr_free(&np);
+  }
+  cstr_free(&op);
+  return ret;
+}
+
+/* A time for utimensat: BigInt nanoseconds since the epoch, {sec, nsec} (nsec may be UTIME_NOW or
+ * UTIME_OMIT), or null/undefined for UTIME_OMIT. */
+static int get_timespec(napi_env env, napi_value v, const char *name, struct timespec *ts) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_undefined || t == napi_null) {
+    ts->tv_sec = 0;
+    ts->tv_nsec = UTIME_OMIT;
+    return 0;
+  }
+  if (t == napi_bigint) {
+    int64_t ns;
+    if (get_i64(env, v, name, &ns)) return -1;
+    int64_t sec = ns / 1000000000, rem = ns % 1000000000;
+    if (rem < 0) {
+      rem += 1000000000;
+      sec -= 1;
+    }
+    ts->tv_sec = (time_t)sec;
+    ts->tv_nsec = (long)rem;
+    return 0;
+  }
+  if (t == napi_object) {
+    napi_value vs, vn;
+    int64_t sec = 0, nsec = 0;
+    napi_valuetype ts_t;
+    if (napi_get_named_property(env, v, "sec", &vs) != napi_ok) return -1;
+    if (napi_get_named_property(env, v, "nsec", &vn) != napi_ok) return -1;
+    if (napi_typeof(env, vs, &ts_t) != napi_ok) return -1;
+    if (ts_t != napi_undefined && get_i64(env, vs, "sec", &sec)) return -1;
+    if (get_i64(env, vn, "nsec", &nsec)) return -1;
+    if ((nsec < 0 || nsec > 999999999) && nsec != UTIME_NOW && nsec != UTIME_OMIT) {
+      throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" nsec must be 0..999999999, UTIME_NOW or UTIME_OMIT", name);
+      return -1;
+    }
+    ts->tv_sec = (time_t)sec;
+    ts->tv_nsec = (long)nsec;
+    return 0;
+  }
+  throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be a BigInt of nanoseconds or {sec, nsec}", name);
+  return -1;
+}
+
+/* utimensat(dirFd, path|null, atime, mtime, flags) */
+static napi_value js_utimensat(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int dfd;
+  uint32_t flags;
+  struct timespec ts[2];
+  cstr_t path;
+  napi_value ret = NULL;
+  if (get_int(env, argv[0], "dirFd", &dfd) || get_timespec(env, argv[2], "atime", &ts[0]) ||
+      get_timespec(env, argv[3], "mtime", &ts[1]) || get_u32_opt(env, argv[4], "flags", &flags))
+    return NULL;
+  if (get_cstr(env, argv[1], "path", 1, &path)) return NULL;
+  /* glibc's wrapper rejects a NULL path with EINVAL; the kernel takes it as "dirFd itself" */
+  long r = path.p ? utimensat(dfd, path.p, ts, (int)flags) : syscall(SYS_utimensat, dfd, NULL, ts, (int)flags);
+  if (r < 0)
+    throw_sys(env, errno, "utimensat", path.p, NULL, NULL);
+  else
+    ret = undefined(env);
+  cstr_free(&path);
+  return ret;
+}
+
+/* syncfs(fd) */
+static napi_value js_syncfs(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  if (get_int(env, argv[0], "fd", &fd)) return NULL;
+  if (syncfs(fd) < 0) return throw_sys(env, errno, "syncfs", NULL, NULL, NULL);
+  return undefined(env);
+}
+
+/* ---- locks ---------------------------------------------------------------------------------- */
+
+/* flock(fd, op): makes exactly one flock(2) call (retrying on EINTR). A conflict with LOCK_NB
+ * throws EAGAIN. */
+static napi_value js_flock(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd, op, r;
+  if (get_int(env, argv[0], "fd", &fd) || get_int(env, argv[1], "op", &op)) return NULL;
+  do r = flock(fd, op);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_sys(env, errno, "flock", NULL, NULL, NULL);
+  return undefined(env);
+}
+
+static int get_lock_range(napi_env env, napi_value *argv, struct flock *fl) {
+  int type;
+  int64_t start = 0, len = 0;
+  napi_valuetype t;
+  if (get_int(env, argv[0], "type", &type)) return -1;
+  if (napi_typeof(env, argv[1], &t) != napi_ok) return -1;
+  if (t != napi_undefined && get_i64(env, argv[1], "start", &start)) return -1;
+  if (napi_typeof(env, argv[2], &t) != napi_ok) return -1;
+  if (t != napi_undefined && get_i64(env, argv[2], "len", &len)) return -1;
+  memset(fl, 0, sizeof *fl); /* l_pid must be 0 for OFD locks */
+  fl->l_type = (short)type;
+  fl->l_whence = SEEK_SET;
+  fl->l_start = (off_t)start;
+  fl->l_len = (off_t)len;
+  return 0;
+}
+
+/* ofdLock(fd, cmd, type, start, len): cmd is F_OFD_SETLK (-> undefined) or F_OFD_GETLK (-> null
+ * when nothing conflicts, else {type, whence, start, len, pid}). */
+static napi_value js_ofd_lock(napi_env env, napi_callback_info info) {
+  ARGS(5);
+  int fd, cmd, r;
+  struct flock fl;
+  if (get_int(env, argv[0], "fd", &fd) || get_int(env, argv[1], "cmd", &cmd)) return NULL;
+  if (cmd != F_OFD_SETLK && cmd != F_OFD_GETLK) { /* F_OFD_SETLKW blocks: use ofdLockWait */
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "cmd must be F_OFD_SETLK or F_OFD_GETLK");
+    return NULL;
+  }
+  if (get_lock_range(env, argv + 2, &fl)) return NULL;
+  do r = fcntl(fd, cmd, &fl);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return throw_sys(env, errno, "fcntl", NULL, NULL, NULL);
+  if (cmd != F_OFD_GETLK) return undefined(env);
+  napi_value ret, v;
+  if (fl.l_type == F_UNLCK) {
+    napi_get_null(env, &ret);
+    return ret;
+  }
+  napi_create_object(env, &ret);
+  napi_create_int32(env, fl.l_type, &v);
+  napi_set_named_property(env, ret, "type", v);
+  napi_create_int32(env, fl.l_whence, &v);
+  napi_set_named_property(env, ret, "whence", v);
+  napi_create_int64(env, (int64_t)fl.l_start, &v);
+  napi_set_named_property(env, ret, "start", v);
+  napi_create_int64(env, (int64_t)fl.l_len, &v);
+  napi_set_named_property(env, ret, "len", v);
+  napi_create_int32(env, fl.l_pid, &v);
+  napi_set_named_property(env, ret, "pid", v);
+  return ret;
+}
+
+/*
+ * Blocking waits on their own thread.
+ *
+ * Lifetime: a waiter belongs to its thread until the thread hands it to the thread-safe function;
+ * then the JS-side callback settles the Promise and frees it. If the environment goes away first
+ * (a Worker terminated while a wait is pending), an env cleanup hook marks the waiter orphaned;
+ * the thread, once its syscall returns, then frees the waiter itself and never touches the
+ * (already destroyed) thread-safe function. The hook is added after the tsfn is created, so it
+ * runs before the tsfn's own teardown (cleanup hooks run in reverse order), and g_waiters makes
+ * "hand over" and "orphan" mutually exclusive.
+ */
+static pthread_mutex_t g_waiters = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct {
+  napi_deferred deferred;
+  napi_threadsafe_function tsfn;
+  int is_flock;
+  int fd;
+  int op;
+  struct flock fl;
+  int err;
+  int orphaned; /* guarded by g_waiters */
+} waiter_t;
+
+static void waiter_env_gone(void *arg) {
+  waiter_t *w = (waiter_t *)arg;
+  pthread_mutex_lock(&g_waiters);
+  w->orphaned = 1;
+  pthread_mutex_unlock(&g_waiters);
+}
+
+static void waiter_settle(napi_env env, napi_value js_cb, void *context, void *data) {
+  waiter_t *w = (waiter_t *)data;
+  if (env != NULL) {
+    napi_remove_env_cleanup_hook(env, waiter_env_gone, w);
+    if (w->err == 0) {
+      napi_resolve_deferred(env, w->deferred, undefined(env));
+    } else {
+      napi_value e = make_sys_error(env, w->err, w->is_flock ? "flock" : "fcntl", NULL, NULL, NULL);
+      if (e == NULL) napi_get_and_clear_last_exception(env, &e);
+      napi_reject_deferred(env, w->deferred, e);
+    }
+  }
+  free(w);
+}
+
+static void *waiter_thread(void *arg) {
+  waiter_t *w = (waiter_t *)arg;
+  int r;
+  do r = w->is_flock ? flock(w->fd, w->op) : fcntl(w->fd, F_OFD_SETLKW, &w->fl);
+  while (r < 0 && errno == EINTR);
+  w->err = r < 0 ? errno : 0;
+  pthread_mutex_lock(&g_waiters);
+  if (w->orphaned) {
+    pthread_mutex_unlock(&g_waiters);
+    free(w);
+    return NULL;
+  }
+  napi_threadsafe_function tsfn = w->tsfn;
+  /* On failure (tsfn closing) the waiter is deliberately leaked: the cleanup hook may still
+   * reference it. Unbounded queue, so the non-blocking call cannot fail with queue-full. */
+  napi_call_threadsafe_function(tsfn, w, napi_tsfn_nonblocking);
+  napi_release_threadsafe_function(tsfn, napi_tsfn_release);
+  pthread_mutex_unlock(&g_waiters);
+  return NULL;
+}
+
+static napi_value start_waiter(napi_env env, waiter_t *w) {
+  napi_value promise, name;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+    free(w);
+    return NULL;
+  }
+  napi_create_string_utf8(env, "strata.lockWait", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_threadsafe_function(env, NULL, NULL, name, 0, 1, NULL, NULL, NULL, waiter_settle,
+                                      &w->tsfn) != napi_ok) {
+    napi_value e = make_sys_error(env, EAGAIN, w->is_flock ? "flock" : "fcntl", NULL, NULL, NULL);
+    if (e == NULL) napi_get_and_clear_last_exception(env, &e);
+    napi_reject_deferred(env, w->deferred, e);
+    free(w);
+    return promise;
+  }
+  napi_add_env_cleanup_hook(env, waiter_env_gone, w);
+  /* The waiting thread takes no signals: they belong to Node's threads. */
+  sigset_t all, old;
+  pthread_attr_t attr;
+  pthread_t tid;
+  sigfillset(&all);
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int rc = pthread_create(&tid, &attr, waiter_thread, w);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    napi_remove_env_cleanup_hook(env, waiter_env_gone, w);
+    napi_release_threadsafe_function(w->tsfn, napi_tsfn_abort);
+    napi_value e = make_sys_error(env, rc, "pthread_create", NULL, NULL, NULL);
+    if (e == NULL) napi_get_and_clear_last_exception(env, &e);
+    napi_reject_deferred(env, w->deferred, e);
+    free(w);
+  }
+  return promise;
+}
+
+/* flockWait(fd, op) -> Promise<void>: a flock(2) that may block, off the event loop. */
+static napi_value js_flock_wait(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int fd, op;
+  if (get_int(env, argv[0], "fd", &fd) || get_int(env, argv[1], "op", &op)) return NULL;
+  waiter_t *w = (waiter_t *)calloc(1, sizeof *w);
+  if (!w) return throw_sys(env, ENOMEM, "flock", NULL, NULL, NULL);
+  w->is_flock = 1;
+  w->fd = fd;
+  w->op = op;
+  return start_waiter(env, w);
+}
+
+/* ofdLockWait(fd, type, start, len) -> Promise<void>: F_OFD_SETLKW, off the event loop. */
+static napi_value js_ofd_lock_wait(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int fd;
+  struct flock fl;
+  if (get_int(env, argv[0], "fd", &fd) || get_lock_range(env, argv + 1, &fl)) return NULL;
+  waiter_t *w = (waiter_t *)calloc(1, sizeof *w);
+  if (!w) return throw_sys(env, ENOMEM, "fcntl", NULL, NULL, NULL);
+  w->fd = fd;
+  w->fl = fl;
+  return start_waiter(env, w);
+}
+
+/* ---- error factory and module setup --------------------------------------------------------- */
+
+/* setErrorFactory(fn | null): fn(code, errno, syscall, message, path?, dest?, detail?) -> Error */
+static napi_value js_set_error_factory(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  addon_t *a = get_addon(env);
+  napi_valuetype t;
+  NAPI_CALL(env, napi_typeof(env, argv[0], &t));
+  if (t != napi_function && t != napi_null && t != napi_undefined) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "setErrorFactory expects a function or null");
+    return NULL;
+  }
+  if (a->error_factory) {
+    napi_delete_reference(env, a->error_factory);
+    a->error_factory = NULL;
+  }
+  if (t == napi_function) NAPI_CALL(env, napi_create_reference(env, argv[0], 1, &a->error_factory));
+  return undefined(env);
+}
+
+/* errnoName(errno) -> 'ENOENT' (accepts positive or negative numbers) */
+static napi_value js_errno_name(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int e;
+  napi_value ret;
+  if (get_int(env, argv[0], "errno", &e)) return NULL;
+  napi_create_string_utf8(env, errno_name(e < 0 ? -e : e), NAPI_AUTO_LENGTH, &ret);
+  return ret;
+}
+
+static void set_num(napi_env env, napi_value obj, const char *name, int64_t value) {
+  napi_value v;
+  napi_create_int64(env, value, &v);
+  napi_set_named_property(env, obj, name, v);
+}
+
+static napi_value make_constants(napi_env env) {
+  napi_value c;
+  napi_create_object(env, &c);
+#define C(x) set_num(env, c, #x, (int64_t)(x))
+#define CU(x) set_num(env, c, #x, (int64_t)(uint32_t)(x))
+  /* mount(2) flags */
+  CU(MS_RDONLY); CU(MS_NOSUID); CU(MS_NODEV); CU(MS_NOEXEC); CU(MS_SYNCHRONOUS); CU(MS_REMOUNT);
+  CU(MS_MANDLOCK); CU(MS_DIRSYNC); CU(MS_NOSYMFOLLOW); CU(MS_NOATIME); CU(MS_NODIRATIME);
+  CU(MS_BIND); CU(MS_MOVE); CU(MS_REC); CU(MS_SILENT); CU(MS_POSIXACL); CU(MS_UNBINDABLE);
+  CU(MS_PRIVATE); CU(MS_SLAVE); CU(MS_SHARED); CU(MS_RELATIME); CU(MS_KERNMOUNT);
+  CU(MS_I_VERSION); CU(MS_STRICTATIME); CU(MS_LAZYTIME); CU(MS_NOUSER); CU(MS_MGC_VAL);
+  /* umount2(2) */
+  C(MNT_FORCE); C(MNT_DETACH); C(MNT_EXPIRE); C(UMOUNT_NOFOLLOW);
+  /* new mount API */
+  C(FSOPEN_CLOEXEC); C(FSCONFIG_SET_FLAG); C(FSCONFIG_SET_STRING); C(FSCONFIG_SET_BINARY);
+  C(FSCONFIG_SET_PATH); C(FSCONFIG_SET_PATH_EMPTY); C(FSCONFIG_SET_FD); C(FSCONFIG_CMD_CREATE);
+  C(FSCONFIG_CMD_RECONFIGURE); C(FSCONFIG_CMD_CREATE_EXCL); C(FSMOUNT_CLOEXEC);
+  CU(MOUNT_ATTR_RDONLY); CU(MOUNT_ATTR_NOSUID); CU(MOUNT_ATTR_NODEV); CU(MOUNT_ATTR_NOEXEC);
+  CU(MOUNT_ATTR__ATIME); CU(MOUNT_ATTR_RELATIME); CU(MOUNT_ATTR_NOATIME);
+  CU(MOUNT_ATTR_STRICTATIME); CU(MOUNT_ATTR_NODIRATIME); CU(MOUNT_ATTR_IDMAP);
+  CU(MOUNT_ATTR_NOSYMFOLLOW);
+  C(MOVE_MOUNT_F_SYMLINKS); C(MOVE_MOUNT_F_AUTOMOUNTS); C(MOVE_MOUNT_F_EMPTY_PATH);
+  C(MOVE_MOUNT_T_SYMLINKS); C(MOVE_MOUNT_T_AUTOMOUNTS); C(MOVE_MOUNT_T_EMPTY_PATH);
+  C(MOVE_MOUNT_SET_GROUP); C(OPEN_TREE_CLONE); C(OPEN_TREE_CLOEXEC);
+  /* *at() */
+  C(AT_FDCWD); C(AT_SYMLINK_NOFOLLOW); C(AT_SYMLINK_FOLLOW); C(AT_EMPTY_PATH); C(AT_REMOVEDIR);
+  C(AT_NO_AUTOMOUNT); C(AT_RECURSIVE);
+  C(RENAME_NOREPLACE); C(RENAME_EXCHANGE); C(RENAME_WHITEOUT);
+  C(UTIME_NOW); C(UTIME_OMIT);
+  /* open(2) flags Node's fs.constants lacks */
+  C(O_TMPFILE); C(O_PATH); C(O_CLOEXEC); C(O_NOFOLLOW); C(O_DIRECTORY);
+  /* xattrs */
+  C(XATTR_CREATE); C(XATTR_REPLACE);
+  /* locks */
+  C(LOCK_SH); C(LOCK_EX); C(LOCK_NB); C(LOCK_UN);
+  C(F_RDLCK); C(F_WRLCK); C(F_UNLCK); C(F_OFD_GETLK); C(F_OFD_SETLK); C(F_OFD_SETLKW);
+  C(SEEK_SET);
+  /* file types */
+  C(S_IFMT); C(S_IFSOCK); C(S_IFLNK); C(S_IFREG); C(S_IFBLK); C(S_IFDIR); C(S_IFCHR); C(S_IFIFO);
+#undef C
+#undef CU
+  return c;
+}
+
+NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
+  addon_t *a = (addon_t *)calloc(1, sizeof *a);
+  if (!a || napi_set_instance_data(env, a, addon_finalize, NULL) != napi_ok) {
+    free(a);
+    napi_throw_error(env, NULL, "strata_native: cannot set instance data");
+    return NULL;
+  }
+  napi_property_descriptor fns[] = {
+#define F(jsname, fn) {jsname, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}
+      F("mount", js_mount),
+      F("umount2", js_umount2),
+      F("fsopen", js_fsopen),
+      F("fsconfig", js_fsconfig),
+      F("fsmount", js_fsmount),
+      F("moveMount", js_move_mount),
+      F("openTree", js_open_tree),
+      F("mknod", js_mknod),
+      F("mknodat", js_mknodat),
+      F("lgetxattr", js_lgetxattr),
+      F("lsetxattr", js_lsetxattr),
+      F("llistxattr", js_llistxattr),
+      F("lremovexattr", js_lremovexattr),
+      F("renameat2", js_renameat2),
+      F("linkat", js_linkat),
+      F("utimensat", js_utimensat),
+      F("syncfs", js_syncfs),
+      F("flock", js_flock),
+      F("flockWait", js_flock_wait),
+      F("ofdLock", js_ofd_lock),
+      F("ofdLockWait", js_ofd_lock_wait),
+      F("setErrorFactory", js_set_error_factory),
+      F("errnoName", js_errno_name),
+#undef F
+  };
+  if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
+  napi_value constants = make_constants(env);
+  napi_object_freeze(env, constants);
+  napi_set_named_property(env, exports, "constants", constants);
+  return exports;
+}

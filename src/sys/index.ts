@@ -1,0 +1,41 @@
+/**
+ * sys — the Linux system calls strata needs and Node 20 does not have.
+ *
+ * A layer store is mostly ordinary files, but a few of its moves have no `node:fs` equivalent:
+ * an overlay whiteout is a character device 0:0 (mknod), an opaque directory is marked by the
+ * `trusted.overlay.opaque` xattr (which must be set on the entry itself, never through a symlink),
+ * a layer becomes visible with an atomic rename that must not replace (renameat2), timestamps keep
+ * their nanoseconds (utimensat), two strata processes coordinate with locks that vanish when the
+ * holder dies (flock, OFD locks), and a container's root is an overlay mount (mount, or
+ * fsopen/fsconfig/fsmount/move_mount for many layers). This folder offers exactly those calls, one
+ * typed function per syscall, backed by the small C addon in `native/strata.c`.
+ *
+ * The lifecycle of an extracted layer, told through these calls:
+ *
+ *   import { mknod, lsetxattr, renameat2, utimensat, mountFs, umount2, constants as c } from '../sys/index.js';
+ *
+ *   // 1. apply a layer into a staging dir: a deletion becomes a whiteout, a reset dir goes opaque
+ *   mknod(`${stage}/etc/old.conf`, c.S_IFCHR, 0, 0);
+ *   lsetxattr(`${stage}/var/cache`, 'trusted.overlay.opaque', Buffer.from('y'));
+ *   utimensat(c.AT_FDCWD, `${stage}/etc`, 'omit', 1700000000_123456789n, c.AT_SYMLINK_NOFOLLOW);
+ *   // 2. publish it: appears complete or not at all, never over an existing layer
+ *   renameat2(c.AT_FDCWD, stage, c.AT_FDCWD, `${root}/${cacheId}`, c.RENAME_NOREPLACE);
+ *   // 3. run a container on it: layers top-first, one `lowerdir+` each, no 4 KiB limit
+ *   mountFs('overlay', merged, [['lowerdir+', top], ['lowerdir+', base], ['upperdir', up], ['workdir', work]]);
+ *   umount2(merged, c.MNT_DETACH);
+ *
+ * Every path may be a string or a Buffer (raw bytes: layer file names need not be UTF-8). Every
+ * failure is a `SysError` shaped like Node's fs errors: `code` 'ENOENT', `errno` -2, `syscall`,
+ * `path`, `dest`, and a message such as `ENOENT: no such file or directory, lgetxattr '/x/y'`.
+ * Nothing here blocks the event loop for long: calls that can wait for another process
+ * (flockWait, ofdLockWait) return Promises and wait on their own thread.
+ */
+export { SysError, isSysError } from './error.js';
+export type { PathLike } from './native.js';
+export * from './constants.js';
+export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs, type FsParam } from './mount.js';
+export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
+export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, type TimeSpec } from './fs.js';
+export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
+export { makedev, major, minor } from './rdev.js';
+export { errnoName } from './errno.js';
