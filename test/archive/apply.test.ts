@@ -11,13 +11,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { applyLayer, directorySize, extractLayer, type ApplyOptions } from '../../src/archive/apply/index.js';
+import { applyLayer, extractLayer, type ApplyOptions } from '../../src/archive/apply/index.js';
 import { TarReader, END_OF_ARCHIVE } from '../../src/archive/tar/index.js';
 import { StrataError } from '../../src/errors/index.js';
 import { lsetxattr, lgetxattr, utimensat, AT_FDCWD, AT_SYMLINK_NOFOLLOW } from '../../src/sys/index.js';
 import { sh, tempDir } from '../helpers/tmp.js';
 import { diffSnapshots, snapshotTree, type SnapEntry, type Snapshot } from '../helpers/tree-snapshot.js';
 import { dir, entry, file, hardlink, rawBlock, symlink, tar } from './hostile-tars.js';
+import { directorySize } from '../../src/archive/size.js';
 
 const CAP_V2 = Buffer.from('0100000200040000000000000000000000000000', 'hex'); // effective, CAP_NET_BIND_SERVICE
 const BIN = Buffer.from([0x00, 0xff, 0xfe, 0x80, 0x0a, 0x00, 0x41]);

@@ -7,10 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { changes, changesSize, directorySize, exportChanges, formatChange, sortChanges, type Change } from '../../src/archive/diff/index.js';
+import { changes, changesSize, exportChanges, formatChange, sortChanges, type Change } from '../../src/archive/diff/index.js';
 import { lsetxattr } from '../../src/sys/index.js';
 import { tempDir, sh } from '../helpers/tmp.js';
 import { collect, listTar, field, isPlainUstar, mountOverlay } from '../helpers/layertar.js';
+import { directorySize } from '../../src/archive/size.js';
 
 const list = (cs: Change[]) => cs.map(formatChange);
 
@@ -201,7 +202,7 @@ test('directorySize: dirs and empty files 0, hardlinks once, symlinks their targ
   fs.writeFileSync(path.join(root, 'empty'), '');
   fs.symlinkSync('target', path.join(root, 'sym'));
   assert.equal(directorySize(root), 5 + 6);
-  assert.throws(() => directorySize(path.join(root, 'nope')), (e: Error & { code?: string }) => e.code === 'DIFF_NO_SUCH_DIR');
+  assert.throws(() => directorySize(path.join(root, 'nope')), (e: Error & { code?: string }) => e.code === 'NO_SUCH_DIRECTORY');
 });
 
 test('TestHardLinkOrder: exportChanges sorts, so the first name in path order carries the data', async () => {

@@ -21,12 +21,13 @@ import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { writeLayerTar, changes, formatChange, directorySize, exportChanges } from '../../src/archive/diff/index.js';
+import { writeLayerTar, changes, formatChange, exportChanges } from '../../src/archive/diff/index.js';
 import { mount, umount2 } from '../../src/sys/index.js';
 import { dockerFixture, copyFixtureDataRoot, type DockerFixture, type FixtureContainer } from '../oracle/fixtures.js';
 import { startDockerd } from '../oracle/dockerd.js';
 import { tempDir, sh } from '../helpers/tmp.js';
 import { collect, listTar, ownBlocks, type ListedEntry } from '../helpers/layertar.js';
+import { directorySize } from '../../src/archive/size.js';
 
 const sha256 = (b: Buffer) => 'sha256:' + crypto.createHash('sha256').update(b).digest('hex');
 const isFileWhiteout = (e: ListedEntry) => {

@@ -7,11 +7,12 @@ import { StrataError } from '../../errors/index.js';
 import * as sys from '../../sys/index.js';
 import { TarReader, type TarEntry, type TarHeader, type Timespec } from '../tar/index.js';
 import { OVERLAY_OPAQUE_XATTR, OVERLAY_OPAQUE_VALUE, WHITEOUT_LINK_DIR, WHITEOUT_META_PREFIX, WHITEOUT_OPAQUE_DIR, WHITEOUT_PREFIX, classifyWhiteout, type WhiteoutKind } from '../whiteout.js';
-import { ApplyErrorCode, applyError, describe, errnoOf, goQuote, ioError, oneLine } from './errors.js';
+import { ApplyErrorCode, applyError, describe, errnoOf, quote, ioError, oneLine } from './errors.js';
 import type { ApplyOptions, ApplyResult, WhiteoutMode } from './options.js';
-import { baseOf, byteString, bytesOf, cleanPath, dirOf, escapes, joinRel, relativeToRoot } from './paths.js';
+import { goCleanPath } from '../gostrings.js';
+import { baseOf, byteString, bytesOf, dirOf, escapes, joinRel, relativeToRoot } from './paths.js';
 import { Root, type CreateDirs } from './root.js';
-import { directorySize } from './size.js';
+import { directorySize } from '../size.js';
 
 const NS = 1_000_000_000n;
 /** Go's maximum time for os.Chtimes on 64-bit: time.Unix(0, 1<<63-1). */
@@ -133,10 +134,10 @@ export class Applier {
   async entry(e: TarEntry): Promise<void> {
     const h = e.header;
     if (h.type === 'g') return; // PAX global headers carry no file.
-    const cleaned = cleanPath(byteString(h.nameBytes));
+    const cleaned = goCleanPath(byteString(h.nameBytes));
     if (this.rejectDuplicates) {
       if (this.seen.has(cleaned)) {
-        throw applyError(ApplyErrorCode.Duplicate, `duplicates of file paths not supported: ${goQuote(cleaned)}`);
+        throw applyError(ApplyErrorCode.Duplicate, `duplicates of file paths not supported: ${quote(cleaned)}`);
       }
       this.seen.add(cleaned);
     }
@@ -153,7 +154,7 @@ export class Applier {
     if (wk.kind === 'none' && !aufsMeta) this.checkType(h, cleaned);
     if (wk.kind === 'whiteout') this.checkWhiteout(parentLit, byteString(wk.target), cleaned);
     if (isRoot && h.type !== '5') {
-      throw applyError(ApplyErrorCode.InvalidName, `${goQuote(cleaned)}: a non-directory entry cannot replace the root directory`);
+      throw applyError(ApplyErrorCode.InvalidName, `${quote(cleaned)}: a non-directory entry cannot replace the root directory`);
     }
 
     // Every name but "/" gets its parent directory, created if missing.
@@ -179,11 +180,11 @@ export class Applier {
     let src = h;
     let body: Body | undefined;
     if (this.mode === 'delete' && h.type === '1') {
-      const link = cleanPath(byteString(h.linknameBytes));
+      const link = goCleanPath(byteString(h.linknameBytes));
       if (link.startsWith(WHITEOUT_LINK_DIR)) {
         // Hardlinks into .wh..wh.plnk become copies of the file kept aside.
         const kept = this.plnk.get(baseOf(link));
-        if (!kept) throw applyError(ApplyErrorCode.InvalidAufsHardlink, `invalid aufs hardlink ${goQuote(cleaned)} -> ${goQuote(h.linknameBytes)}`);
+        if (!kept) throw applyError(ApplyErrorCode.InvalidAufsHardlink, `invalid aufs hardlink ${quote(cleaned)} -> ${quote(h.linknameBytes)}`);
         src = kept.header;
         body = kept.data;
       }
@@ -217,26 +218,26 @@ export class Applier {
   }
 
   private breakout(cleaned: string): StrataError {
-    return applyError(ApplyErrorCode.Breakout, `${goQuote(cleaned)} is outside of ${goQuote(Buffer.from(this.root.display))}`);
+    return applyError(ApplyErrorCode.Breakout, `${quote(cleaned)} is outside of ${quote(Buffer.from(this.root.display))}`);
   }
 
   private checkType(h: TarHeader, cleaned: string): void {
     if (!isKnown(h.type)) {
-      throw applyError(ApplyErrorCode.UnsupportedType, `unhandled tar header type ${h.type.charCodeAt(0)} for ${goQuote(cleaned)}`);
+      throw applyError(ApplyErrorCode.UnsupportedType, `unhandled tar header type ${h.type.charCodeAt(0)} for ${quote(cleaned)}`);
     }
     if ((h.type === '3' || h.type === '4') && !this.allowDevices && !(h.type === '3' && h.devmajor === 0 && h.devminor === 0)) {
       const kind = h.type === '3' ? 'character' : 'block';
-      throw applyError(ApplyErrorCode.DeviceNotAllowed, `${kind} device ${goQuote(cleaned)} (${h.devmajor}:${h.devminor}) is not allowed`);
+      throw applyError(ApplyErrorCode.DeviceNotAllowed, `${kind} device ${quote(cleaned)} (${h.devmajor}:${h.devminor}) is not allowed`);
     }
   }
 
   /** A whiteout must name an entry of its own directory: not "", ".", or "..". */
   private checkWhiteout(parentLit: string, target: string, cleaned: string): void {
-    if (escapes(cleanPath(`${parentLit}/${target}`))) {
-      throw applyError(ApplyErrorCode.Breakout, `whiteout ${goQuote(cleaned)} is outside of ${goQuote(Buffer.from(this.root.display))}`);
+    if (escapes(goCleanPath(`${parentLit}/${target}`))) {
+      throw applyError(ApplyErrorCode.Breakout, `whiteout ${quote(cleaned)} is outside of ${quote(Buffer.from(this.root.display))}`);
     }
     if (target === '' || target === '.' || target === '..') {
-      throw applyError(ApplyErrorCode.InvalidWhiteout, `invalid whiteout ${goQuote(cleaned)}: it names a directory, not an entry in it`);
+      throw applyError(ApplyErrorCode.InvalidWhiteout, `invalid whiteout ${quote(cleaned)}: it names a directory, not an entry in it`);
     }
   }
 
@@ -313,8 +314,8 @@ export class Applier {
       case '2': {
         const link = byteString(h.linknameBytes);
         // moby: Join(Dir(path), linkname) must stay inside (with the name as the archive gave it).
-        if (escapes(cleanPath(`${parentLit}/${link}`))) {
-          throw applyError(ApplyErrorCode.Breakout, `invalid symlink ${goQuote(cleaned)} -> ${goQuote(h.linknameBytes)}`);
+        if (escapes(goCleanPath(`${parentLit}/${link}`))) {
+          throw applyError(ApplyErrorCode.Breakout, `invalid symlink ${quote(cleaned)} -> ${quote(h.linknameBytes)}`);
         }
         this.make(pathRel, cleaned, 'create the symlink', () => fs.symlinkSync(bytesOf(link), p), false);
         this.sizeSum += h.linknameBytes.length;
@@ -324,10 +325,10 @@ export class Applier {
         return;
       }
       case '1': {
-        const link = cleanPath(byteString(h.linknameBytes));
+        const link = goCleanPath(byteString(h.linknameBytes));
         const lrel = relativeToRoot(link);
         if (lrel === null) {
-          throw applyError(ApplyErrorCode.Breakout, `invalid hardlink ${goQuote(cleaned)} -> ${goQuote(h.linknameBytes)}`);
+          throw applyError(ApplyErrorCode.Breakout, `invalid hardlink ${quote(cleaned)} -> ${quote(h.linknameBytes)}`);
         }
         const target = lrel === '.' ? '' : joinRel(this.root.resolveDir(dirOf(lrel), cleaned), baseOf(lrel));
         const tp = this.root.abs(target);
@@ -354,7 +355,7 @@ export class Applier {
         return;
       }
       default:
-        throw applyError(ApplyErrorCode.UnsupportedType, `unhandled tar header type ${h.type.charCodeAt(0)} for ${goQuote(cleaned)}`);
+        throw applyError(ApplyErrorCode.UnsupportedType, `unhandled tar header type ${h.type.charCodeAt(0)} for ${quote(cleaned)}`);
     }
   }
 
@@ -432,7 +433,7 @@ export class Applier {
       } catch (e) {
         const code = errnoOf(e);
         if (code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'EPERM') {
-          const w = `ignored xattr ${k} on ${goQuote(cleaned)}: ${describe(e)}`;
+          const w = `ignored xattr ${k} on ${quote(cleaned)}: ${describe(e)}`;
           this.warnings.push(w);
           this.onWarning?.(w);
           continue;
@@ -514,7 +515,7 @@ export class Applier {
   /** Sparse content: each data region is written at its offset; the file then gets its logical size. */
   private async writeSparse(fd: number, h: TarHeader, data: Body, dataSize: number, cleaned: string): Promise<void> {
     const regions = h.sparse!;
-    const bad = (why: string) => applyError(ApplyErrorCode.BadSparse, `invalid sparse file ${goQuote(cleaned)}: ${why}`);
+    const bad = (why: string) => applyError(ApplyErrorCode.BadSparse, `invalid sparse file ${quote(cleaned)}: ${why}`);
     // Go's validateSparseEntries, plus: the regions must account for exactly the stored data.
     let end = 0;
     let total = 0;

@@ -7,6 +7,7 @@
  */
 import util from 'node:util';
 import { StrataError } from '../../errors/index.js';
+import { goQuote } from '../gostrings.js';
 
 /** Stable codes of the errors raised while applying a layer. */
 export const ApplyErrorCode = {
@@ -39,60 +40,9 @@ export const ApplyErrorCode = {
 } as const;
 export type ApplyErrorCode = (typeof ApplyErrorCode)[keyof typeof ApplyErrorCode];
 
-/** Go's strconv.Quote over raw bytes (held as a latin1 string or a Buffer). */
-export function goQuote(name: string | Buffer): string {
-  const b = typeof name === 'string' ? Buffer.from(name, 'latin1') : name;
-  let out = '"';
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i]!;
-    if (c < 0x80) {
-      i++;
-      if (c === 0x22) out += '\\"';
-      else if (c === 0x5c) out += '\\\\';
-      else if (c >= 0x20 && c < 0x7f) out += String.fromCharCode(c);
-      else out += ESCAPES[c] ?? `\\x${hex2(c)}`;
-      continue;
-    }
-    const [cp, len] = decodeRune(b, i);
-    if (cp < 0) {
-      out += `\\x${hex2(c)}`;
-      i++;
-      continue;
-    }
-    const s = String.fromCodePoint(cp);
-    if (PRINTABLE.test(s)) out += s;
-    else if (cp < 0x10000) out += `\\u${cp.toString(16).padStart(4, '0')}`;
-    else out += `\\U${cp.toString(16).padStart(8, '0')}`;
-    i += len;
-  }
-  return out + '"';
-}
-
-const ESCAPES: Record<number, string> = { 7: '\\a', 8: '\\b', 9: '\\t', 10: '\\n', 11: '\\v', 12: '\\f', 13: '\\r' };
-const PRINTABLE = /^[\p{L}\p{M}\p{N}\p{P}\p{S}]$/u;
-
-function hex2(c: number): string {
-  return c.toString(16).padStart(2, '0');
-}
-
-/** One UTF-8 sequence at `i`: [code point, length], or [-1, 1] when invalid. */
-function decodeRune(b: Buffer, i: number): [number, number] {
-  const c = b[i]!;
-  let need: number;
-  let cp: number;
-  let min: number;
-  if (c >= 0xc2 && c <= 0xdf) [need, cp, min] = [1, c & 0x1f, 0x80];
-  else if (c >= 0xe0 && c <= 0xef) [need, cp, min] = [2, c & 0x0f, 0x800];
-  else if (c >= 0xf0 && c <= 0xf4) [need, cp, min] = [3, c & 0x07, 0x10000];
-  else return [-1, 1];
-  for (let k = 1; k <= need; k++) {
-    const d = b[i + k];
-    if (d === undefined || (d & 0xc0) !== 0x80) return [-1, 1];
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return [-1, 1];
-  return [cp, need + 1];
+/** Go's strconv.Quote over raw bytes held as a latin1 "byte string" or a Buffer. */
+export function quote(name: string | Uint8Array): string {
+  return goQuote(typeof name === 'string' ? Buffer.from(name, 'latin1') : name);
 }
 
 export function applyError(code: ApplyErrorCode, message: string, cause?: unknown): StrataError {
@@ -129,5 +79,5 @@ export function oneLine(s: string): string {
 /** `cannot <op> "<name>": <errno text> (<ERRNO>)`, code ARCHIVE_IO — unless `e` already is a StrataError of ours. */
 export function ioError(op: string, name: string, e: unknown): StrataError {
   if (e instanceof StrataError && !errnoOf(e)) return e;
-  return applyError(ApplyErrorCode.Io, `cannot ${op} ${goQuote(name)}: ${describe(e)}`, e);
+  return applyError(ApplyErrorCode.Io, `cannot ${op} ${quote(name)}: ${describe(e)}`, e);
 }

@@ -91,8 +91,7 @@ import { runExtract } from './extract.js';
 import type { ApplyOptions, ApplyResult } from './options.js';
 
 export type { ApplyOptions, ApplyResult, WhiteoutMode } from './options.js';
-export { ApplyErrorCode, goQuote } from './errors.js';
-export { directorySize } from './size.js';
+export { ApplyErrorCode } from './errors.js';
 
 /**
  * Applies the layer `source` (a TarReader, or any async iterable of its entries) into the

@@ -7,27 +7,6 @@
  * `path/filepath` (Clean, Join, Dir, Base), because moby's apply is written with them.
  */
 
-/** Go's filepath.Clean: drop `.` and empty parts, fold `x/..`, keep leading `..` and the root `/`. */
-export function cleanPath(p: string): string {
-  if (p === '') return '.';
-  if (!UNCLEAN.test(p)) return p; // the common case: already clean
-
-  const rooted = p.charCodeAt(0) === 0x2f;
-  const out: string[] = [];
-  for (const seg of p.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-    } else out.push(seg);
-  }
-  const s = (rooted ? '/' : '') + out.join('/');
-  return s === '' ? '.' : s;
-}
-
-/** Matches what Clean would change: `.`/`..` segments, `//`, a trailing `/`. */
-const UNCLEAN = /(?:^|\/)\.{1,2}(?:\/|$)|\/\/|\/$/;
-
 /** True when a cleaned relative path climbs out of its base (`..` or `../…`). */
 export function escapes(cleanRel: string): boolean {
   return cleanRel === '..' || cleanRel.startsWith('../');

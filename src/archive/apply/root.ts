@@ -15,7 +15,7 @@
  * stop being one while the archive is applied.
  */
 import fs from 'node:fs';
-import { ApplyErrorCode, applyError, describe, goQuote, ioError } from './errors.js';
+import { ApplyErrorCode, applyError, describe, quote, ioError } from './errors.js';
 import { bytesOf, byteString, joinRel } from './paths.js';
 
 /** Linux's MAXSYMLINKS: path resolution gives ELOOP after this many links. */
@@ -50,7 +50,7 @@ export class Root {
       real = fs.realpathSync.native(dir, { encoding: 'buffer' });
       if (!fs.statSync(real).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR', errno: -20 });
     } catch (e) {
-      throw applyError(ApplyErrorCode.TargetInvalid, `cannot apply into ${goQuote(Buffer.from(dir))}: ${describe(e)}`, e);
+      throw applyError(ApplyErrorCode.TargetInvalid, `cannot apply into ${quote(Buffer.from(dir))}: ${describe(e)}`, e);
     }
     let base = byteString(real);
     if (base.length > 1 && base.endsWith('/')) base = base.slice(0, -1);
@@ -145,7 +145,7 @@ export class Root {
       }
       if (st.isSymbolicLink()) {
         if (--budget.links < 0) {
-          throw applyError(ApplyErrorCode.SymlinkLoop, `cannot resolve ${goQuote(name)}: too many levels of symbolic links`);
+          throw applyError(ApplyErrorCode.SymlinkLoop, `cannot resolve ${quote(name)}: too many levels of symbolic links`);
         }
         let target: string;
         try {
@@ -183,7 +183,7 @@ export class Root {
    * os.RemoveAll). A missing path is not an error. The root itself is never removed.
    */
   removeAll(rel: string, name: string): void {
-    if (rel === '') throw applyError(ApplyErrorCode.InvalidName, `refusing to remove the root directory for ${goQuote(name)}`);
+    if (rel === '') throw applyError(ApplyErrorCode.InvalidName, `refusing to remove the root directory for ${quote(name)}`);
     this.forget();
     this.removals++;
     try {

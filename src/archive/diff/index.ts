@@ -77,16 +77,13 @@
  *   `<dir>/.wh.<base>` header stamped with the current time, each other path archived from `dir`
  *   as writeLayerTar would archive it but without whiteout conversion.
  *
- * directorySize(dir) → number
- *   moby's directory.Size, overlay2's ApplyDiff result and native DiffSize (the layerdb `size`):
- *   lstat sizes of everything but directories, each inode once, symlinks as their target length.
+ * (Native DiffSize is `directorySize` from ../size.ts.)
  *
  * formatChange(change) → string
  *   The line `docker diff` prints for it: `C /bin`.
  */
 export { writeLayerTar, layerTarChunks, type LayerTarOptions } from './layertar.js';
 export { changes, changesSync, changesSize, formatChange, sortChanges, changePathBytes, type Change } from './changes.js';
-export { directorySize } from './size.js';
 export { exportChanges, exportChangesChunks, type ExportChangesOptions } from './export.js';
 export { nameResolver, EMPTY_NAMES, type NameResolver, type NamesOption } from './names.js';
 export { fileInfoHeader, exportCapability } from './header.js';

@@ -10,6 +10,7 @@
  */
 import { BLOCK, padding, tarError, type Timespec, type TarTypeFlag } from './header.js';
 import { PAX_SCHILY_XATTR, formatPaxRecord, formatPaxTime } from './pax.js';
+import { goCleanPath } from '../gostrings.js';
 
 export interface TarWriteHeader {
   name: string | Buffer;
@@ -232,7 +233,7 @@ function paxExtension(p: Prepared, records: Map<string, Buffer>): Buffer {
   // path.Join(dir, "PaxHeaders.0", file) on the raw name, then ASCII-only, cut to 100, no trailing '/'.
   const raw = p.name.toString('latin1');
   const slash = raw.lastIndexOf('/');
-  const joined = joinClean(raw.slice(0, slash + 1), 'PaxHeaders.0', raw.slice(slash + 1));
+  const joined = goCleanPath([raw.slice(0, slash + 1), 'PaxHeaders.0', raw.slice(slash + 1)].filter((p) => p !== '').join('/'));
   let name = toAscii(Buffer.from(joined, 'latin1')).subarray(0, 100);
   let end = name.length;
   while (end > 0 && name[end - 1] === 0x2f) end--;
@@ -248,21 +249,4 @@ function paxExtension(p: Prepared, records: Map<string, Buffer>): Buffer {
   blk.write('ustar\x0000', 257, 'latin1');
   setChecksum(blk);
   return Buffer.concat([blk, data, contentPadding(data.length)]);
-}
-
-/** Go's path.Join: join non-empty parts with '/', then Clean. Works on latin1 (byte) strings. */
-function joinClean(...parts: string[]): string {
-  const joined = parts.filter((s) => s !== '').join('/');
-  if (joined === '') return '';
-  const rooted = joined.startsWith('/');
-  const out: string[] = [];
-  for (const seg of joined.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (out.length > 0 && out[out.length - 1] !== '..') out.pop();
-      else if (!rooted) out.push('..');
-    } else out.push(seg);
-  }
-  const s = (rooted ? '/' : '') + out.join('/');
-  return s === '' ? '.' : s;
 }

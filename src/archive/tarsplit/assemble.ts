@@ -8,7 +8,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { Crc64 } from '../../digest/crc64.js';
 import { StrataError } from '../../errors/index.js';
 import { EntryType, entryNameBytes, type TarSplitEntry } from './entry.js';
-import { goCleanPath, goQuote } from './gostrings.js';
+import { goCleanPath, goQuote } from '../gostrings.js';
 import { readTarSplit, type TarSplitSource } from './unpacker.js';
 
 /**

@@ -4,7 +4,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { StrataError } from '../../errors/index.js';
-import { goJsonString } from './gostrings.js';
+import { goJsonString } from '../gostrings.js';
 
 /** Entry types. Any other number is carried through decoding and ignored by reassembly. */
 export const EntryType = {

@@ -58,7 +58,7 @@ export { EntryType, type TarSplitEntry, encodeEntry, entryFromJson, entryNameByt
 
 // Go's string rules the format depends on: filepath.Clean (duplicate paths), encoding/json string
 // escaping, strconv.Quote (error messages).
-export { goCleanPath, goJsonString, goQuote } from './gostrings.js';
+export { goCleanPath, goJsonString, goQuote } from '../gostrings.js';
 
 // Writing.
 //   TarSplitPacker — numbers entries, refuses duplicate File paths (TARSPLIT_DUPLICATE_PATH,

@@ -11,7 +11,7 @@ import zlib from 'node:zlib';
 import { Readable } from 'node:stream';
 import { StrataError } from '../../errors/index.js';
 import { EntryType, corrupt, entryFromJson, entryNameBytes, type TarSplitEntry } from './entry.js';
-import { goCleanPath } from './gostrings.js';
+import { goCleanPath } from '../gostrings.js';
 
 const CHUNK = 1 << 20;
 

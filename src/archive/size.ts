@@ -1,14 +1,20 @@
 /**
  * moby's `directory.Size` (pkg/directory, v20.10): what overlay2's ApplyDiff and native DiffSize
- * report, and so what a layer's layerdb `size` file holds.
+ * report, and so what a layer's layerdb `size` file holds. Used by apply (after an overlay apply)
+ * and by diff (DiffSize).
  *
  * A filepath.Walk that adds up lstat sizes, skipping directories and zero-size entries and
  * counting each inode number once (hardlinks), so a symlink counts the length of its target.
  * Entries that vanish during the walk are ignored; a missing root is an error.
  */
 import fs from 'node:fs';
-import { StrataError } from '../../errors/index.js';
-import { vanished } from './appender.js';
+import { StrataError } from '../errors/index.js';
+
+/** The entry went away during the walk (moby's Walk ignores such entries). */
+function vanished(e: unknown): boolean {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOENT' || code === 'ENOTDIR';
+}
 
 const SLASH = Buffer.from('/');
 
@@ -18,7 +24,7 @@ export function directorySize(dir: string | Buffer): number {
   try {
     st = fs.lstatSync(root, { bigint: true });
   } catch (e) {
-    throw new StrataError('DIFF_NO_SUCH_DIR', `cannot size ${root.toString()}: ${(e as Error).message}`, { cause: e });
+    throw new StrataError('NO_SUCH_DIRECTORY', `cannot size ${root.toString()}: ${(e as Error).message}`, { cause: e });
   }
   const seen = new Set<bigint>();
   let size = 0;
