@@ -486,16 +486,7 @@ export class Applier {
     }
     const stage = (this.stage ??= Buffer.allocUnsafe(STAGE_SIZE));
     let fill = 0;
-    const it = data[Symbol.asyncIterator]();
-    for (;;) {
-      let r: IteratorResult<Buffer>;
-      try {
-        r = await it.next();
-      } catch (e) {
-        throw readError(e);
-      }
-      if (r.done) break;
-      const chunk = r.value;
+    for await (const chunk of readingErrors(data)) {
       if (chunk.length >= DIRECT_WRITE) {
         if (fill > 0) this.writeAll(fd, stage, 0, fill, null, cleaned);
         fill = 0;
@@ -546,19 +537,7 @@ export class Applier {
       }
     };
     if (Buffer.isBuffer(data)) put(data);
-    else {
-      const it = data[Symbol.asyncIterator]();
-      for (;;) {
-        let r: IteratorResult<Buffer>;
-        try {
-          r = await it.next();
-        } catch (e) {
-          throw readError(e);
-        }
-        if (r.done) break;
-        put(r.value);
-      }
-    }
+    else for await (const chunk of readingErrors(data)) put(chunk);
     try {
       fs.ftruncateSync(fd, h.size);
     } catch (e) {
@@ -629,5 +608,20 @@ async function release(source: AsyncIterable<TarEntry>, it: AsyncIterator<TarEnt
     else await it.return?.();
   } catch {
     /* the first error is the one to report */
+  }
+}
+
+/** The content chunks, with a failure to read the archive reported as a read error (not an I/O one). */
+async function* readingErrors(data: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  const it = data[Symbol.asyncIterator]();
+  for (;;) {
+    let r: IteratorResult<Buffer>;
+    try {
+      r = await it.next();
+    } catch (e) {
+      throw readError(e);
+    }
+    if (r.done) return;
+    yield r.value;
   }
 }
