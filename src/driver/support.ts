@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { fsNameOf } from './fsnames.js';
-import * as sys from '../sys/index.js';
+import { checkLowerdirPlus, checkOverlaySupport } from './overlay2/detect.js';
 
 export interface DriverSupport {
   name: string;
@@ -49,36 +49,10 @@ function probeOverlay(testDir: string, backing: string): DriverSupport {
   if (!filesystemsListed().includes('overlay')) {
     return { name: 'overlay2', supported: false, reason: "the kernel has no 'overlay' filesystem (try: modprobe overlay)", details };
   }
-  let scratch: string | undefined;
-  try {
-    scratch = fs.mkdtempSync(path.join(testDir, 'check-overlayfs-support'));
-    for (const d of ['lower1', 'lower2', 'upper', 'work', 'merged']) fs.mkdirSync(path.join(scratch, d));
-    const merged = path.join(scratch, 'merged');
-    const data = `lowerdir=${scratch}/lower2:${scratch}/lower1,upperdir=${scratch}/upper,workdir=${scratch}/work`;
-    sys.mount('overlay', merged, 'overlay', 0, data);
-    sys.umount2(merged, sys.MNT_DETACH);
-    details['lowerdir+'] = supportsLowerdirPlus(scratch) ? 'yes (up to 500 layers)' : 'no (lower list limited by the 4 KiB option page)';
-    return { name: 'overlay2', supported: true, reason: `a test overlay mount on ${backing} succeeded`, details };
-  } catch (e) {
-    const why = e instanceof Error ? e.message : String(e);
-    return { name: 'overlay2', supported: false, reason: `a test overlay mount failed: ${why}`, details };
-  } finally {
-    if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
-/** Whether the new mount API accepts `lowerdir+` (Linux 6.8+), which lifts the option-size limit. */
-function supportsLowerdirPlus(scratch: string): boolean {
-  let fd = -1;
-  try {
-    fd = sys.fsopen('overlay', sys.FSOPEN_CLOEXEC);
-    sys.fsconfig(fd, sys.FSCONFIG_SET_STRING, 'lowerdir+', `${scratch}/lower1`, 0);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    if (fd >= 0) fs.closeSync(fd);
-  }
+  const failure = checkOverlaySupport(testDir);
+  if (failure !== undefined) return { name: 'overlay2', supported: false, reason: `a test overlay mount failed: ${failure}`, details };
+  details['lowerdir+'] = checkLowerdirPlus(testDir) ? 'yes (up to 500 layers)' : 'no (lower list limited by the 4 KiB option page)';
+  return { name: 'overlay2', supported: true, reason: `a test overlay mount on ${backing} succeeded`, details };
 }
 
 function probeFuse(backing: string): DriverSupport {
