@@ -97,12 +97,7 @@ export class VfsProtoDriver implements ProtoDriver {
   }
 
   async exists(id: string): Promise<boolean> {
-    try {
-      fs.statSync(this.dir(id));
-      return true;
-    } catch {
-      return false;
-    }
+    return fs.existsSync(this.dir(id)); // moby: stat succeeds
   }
 
   status(): [string, string][] {
