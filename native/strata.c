@@ -33,6 +33,7 @@
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/xattr.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -847,6 +848,43 @@ static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
+/* direntTypes(dir) -> { entries, unknown }: reads the raw dirents (. and .. included) and counts
+ * those whose d_type the filesystem left as DT_UNKNOWN. Node's readdir hides this (it lstat()s such
+ * entries), and overlayfs misbehaves on a backing filesystem without d_type. */
+static napi_value js_direntTypes(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  cstr_t path;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  DIR *d = opendir(path.p);
+  if (!d) {
+    napi_value r = throw_sys(env, errno, "opendir", path.p, NULL, NULL);
+    cstr_free(&path);
+    return r;
+  }
+  uint32_t entries = 0, unknown = 0;
+  struct dirent *e;
+  errno = 0;
+  while ((e = readdir(d)) != NULL) {
+    entries++;
+    if (e->d_type == DT_UNKNOWN) unknown++;
+  }
+  int err = errno;
+  closedir(d);
+  if (err) {
+    napi_value r = throw_sys(env, err, "readdir", path.p, NULL, NULL);
+    cstr_free(&path);
+    return r;
+  }
+  cstr_free(&path);
+  napi_value out, v;
+  napi_create_object(env, &out);
+  napi_create_uint32(env, entries, &v);
+  napi_set_named_property(env, out, "entries", v);
+  napi_create_uint32(env, unknown, &v);
+  napi_set_named_property(env, out, "unknown", v);
+  return out;
+}
+
 /* ---- locks ---------------------------------------------------------------------------------- */
 
 /* flock(fd, op): makes exactly one flock(2) call (retrying on EINTR). A conflict with LOCK_NB
@@ -1151,6 +1189,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("linkat", js_linkat),
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
+      F("direntTypes", js_direntTypes),
       F("flock", js_flock),
       F("flockWait", js_flock_wait),
       F("ofdLock", js_ofd_lock),

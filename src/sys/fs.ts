@@ -63,6 +63,15 @@ export function utimensat(dirFd: number, path: PathLike | null, atime: TimeSpec,
   native.utimensat(dirFd, path, toRaw(atime, 'atime'), toRaw(mtime, 'mtime'), flags);
 }
 
+/**
+ * Reads the raw directory entries of `dir` (`.` and `..` included) and returns how many there are
+ * and how many carry no type (DT_UNKNOWN) — the filesystem then lacks d_type support, which
+ * overlayfs needs. Node's own readdir cannot tell: it stats such entries to fill the type in.
+ */
+export function direntTypes(dir: PathLike): { entries: number; unknown: number } {
+  return native.direntTypes(dir);
+}
+
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */
 export function syncfs(fd: number): void {
   native.syncfs(fd);

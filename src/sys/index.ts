@@ -35,7 +35,7 @@ export type { PathLike } from './native.js';
 export * from './constants.js';
 export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs, type FsParam } from './mount.js';
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
-export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, type TimeSpec } from './fs.js';
+export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, direntTypes, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
 export { makedev, major, minor } from './rdev.js';
 export { errnoName } from './errno.js';

@@ -46,6 +46,7 @@ interface Native {
   linkat(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;
   syncfs(fd: number): void;
+  direntTypes(path: PathLike): { entries: number; unknown: number };
   flock(fd: number, op: number): void;
   flockWait(fd: number, op: number): Promise<void>;
   ofdLock(fd: number, cmd: number, type: number, start: number | bigint, len: number | bigint): LockInfo | null | undefined;

@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import * as sys from '../../sys/index.js';
+import { NotSupportedError } from '../driver.js';
 
 function why(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -134,4 +135,41 @@ export function runningInUserNS(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * moby's `fsutils.SupportsDType`: whether the filesystem holding `dir` fills in d_type in its
+ * directory entries. Reads the raw dirents of `dir`, first creating a dummy file when `dir` has
+ * no entries of its own (so there is something to look at), and removes it again.
+ */
+export function checkDType(dir: string): boolean {
+  let dummy: string | undefined;
+  if (fs.readdirSync(dir).length === 0) {
+    dummy = path.join(dir, `fsutils-dummy${process.pid}`);
+    fs.writeFileSync(dummy, '');
+  }
+  try {
+    const { entries, unknown } = sys.direntTypes(dir);
+    return entries > 0 && unknown === 0;
+  } finally {
+    if (dummy) fs.rmSync(dummy, { force: true });
+  }
+}
+
+/** moby's `isEmptyDir` test of Init: home counts as initialised when it exists and is not empty. */
+export function isInitialized(home: string): boolean {
+  try {
+    return fs.readdirSync(home).length > 0;
+  } catch {
+    return false;
+  }
+}
+
+/** moby's `overlayutils.ErrDTypeNotSupported`, word for word. */
+export function errDTypeNotSupported(driver: string, backingFs: string): NotSupportedError {
+  let msg = `${driver}: the backing ${backingFs} filesystem is formatted without d_type support, which leads to incorrect behavior.`;
+  if (backingFs === 'xfs') msg += ' Reformat the filesystem with ftype=1 to enable d_type support.';
+  if (backingFs === 'extfs') msg += ' Reformat the filesystem (or use tune2fs) with -O filetype flag to enable d_type support.';
+  msg += ' Backing filesystems without d_type support are not supported.';
+  return new NotSupportedError('DRIVER_NO_DTYPE', msg);
 }

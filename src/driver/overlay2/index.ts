@@ -44,9 +44,10 @@
  * stays Docker's 128. The layer store caps image depth at 125 anyway, so everything the layer
  * store writes remains readable by dockerd; deeper stacks exist only for direct driver users.
  *
- * Not checked: d_type. dockerd reads raw dirents and refuses a backing fs that answers
- * DT_UNKNOWN; Node's readdir fills unknown types in with lstat, and src/sys has no getdents, so
- * the check is left out and `Supports d_type` reports `true`.
+ * d_type: as dockerd, the raw dirents of the test dir are read (src/sys direntTypes; Node's own
+ * readdir hides DT_UNKNOWN). A backing filesystem without d_type is refused when home is not yet
+ * initialised (missing or empty), with Docker's message; an initialised home only reports
+ * `Supports d_type: false`, as 20.10 only warns there.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -54,7 +55,7 @@ import path from 'node:path';
 import { StrataError } from '../../errors/index.js';
 import { errNotSupported, type DriverInit } from '../driver.js';
 import { fsNameOf } from '../fsnames.js';
-import { checkLowerdirPlus, checkNativeDiff, checkOverlaySupport, indexOffOption, runningInUserNS } from './detect.js';
+import { checkDType, checkLowerdirPlus, checkNativeDiff, checkOverlaySupport, errDTypeNotSupported, indexOffOption, isInitialized, runningInUserNS } from './detect.js';
 import { Overlay2Driver, type Overlay2Config } from './driver.js';
 import { DOCKER_MAX_DEPTH, KERNEL_MAX_STACK, LINK_DIR } from './layout.js';
 import { parseOverlay2Options } from '../options.js';
@@ -84,7 +85,7 @@ function kernelAtLeast(major: number, minor: number): boolean {
  * Starts overlay2 on `home` as moby's Init does: parse `overlay2.*` options (bad ones are fatal);
  * decide support with a real two-lower test mount in `check-overlayfs-support*` under home (or
  * its parent while home does not exist) — failure is `driver not supported` (NotSupportedError);
- * name the backing filesystem; create home 0710 and `l/` 0700; set up xfs project quota when
+ * name the backing filesystem; refuse one without d_type unless home already holds layers; create home 0710 and `l/` 0700; set up xfs project quota when
  * `overlay2.size` asks for it (Docker's two errors otherwise); detect `index=off`, userxattr,
  * whether diffs can be native (opaque copy-up bug, redirect_dir) and whether `lowerdir+` works.
  */
@@ -94,6 +95,8 @@ export async function openOverlay2(home: string, options: string[], extras: Over
   const unsupported = checkOverlaySupport(testDir);
   if (unsupported !== undefined) throw errNotSupported(unsupported);
   const backingFs = fsNameOf(fs.statfsSync(testDir).type);
+  const supportsDType = checkDType(testDir);
+  if (!supportsDType && !isInitialized(home)) throw errDTypeNotSupported('overlay2', backingFs);
 
   fs.mkdirSync(home, { recursive: true, mode: 0o710 });
   fs.chmodSync(home, 0o710);
@@ -120,7 +123,7 @@ export async function openOverlay2(home: string, options: string[], extras: Over
   const config: Overlay2Config = {
     home,
     backingFs,
-    supportsDType: true,
+    supportsDType,
     naiveDiffReason,
     indexOff: indexOffOption(),
     userxattr: userns && kernelAtLeast(5, 11) ? 'userxattr,' : '',
