@@ -53,6 +53,8 @@ export class TarReader implements AsyncIterable<TarEntry> {
   private remaining = 0;
   private pad = 0;
   private done = false;
+  /** How many entries have been returned; identifies the current one. */
+  private entries = 0;
   /** Bytes consumed while detecting the end of the archive (padding and zero blocks). */
   endBytes: Buffer = Buffer.alloc(0);
 
@@ -151,6 +153,17 @@ export class TarReader implements AsyncIterable<TarEntry> {
     return b.length === want;
   }
 
+  /** The content of entry number `seq`; only valid while that entry is the current one. */
+  private async *content(seq: number): AsyncGenerator<Buffer> {
+    while (this.remaining > 0) {
+      if (seq !== this.entries) throw new Error('tar entry body read after the reader moved on');
+      const b = await this.src.readSome(Math.min(this.remaining, BODY_CHUNK));
+      if (!b) throw truncated(this.src.position);
+      this.remaining -= b.length;
+      yield b;
+    }
+  }
+
   private async skipRemaining(): Promise<void> {
     if (this.remaining > 0) {
       const n = this.remaining;
@@ -242,20 +255,14 @@ export class TarReader implements AsyncIterable<TarEntry> {
     // A global header's data padding is already pending; content padding is added to it.
     // (For PAX 1.0 sparse files the map occupies whole blocks, so the padding is unchanged.)
     this.pad += padding(dataSize);
-    const src = this.src;
-    const dataOffset = src.position;
-    const reader = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    const dataOffset = this.src.position;
+    const seq = ++this.entries;
     let started = false;
-    async function* body(): AsyncGenerator<Buffer> {
+    const body = (): AsyncGenerator<Buffer> => {
       if (started) throw new Error('tar entry body read twice');
       started = true;
-      while (reader.remaining > 0) {
-        const b = await src.readSome(Math.min(reader.remaining, BODY_CHUNK));
-        if (!b) throw truncated(src.position);
-        reader.remaining -= b.length;
-        yield b;
-      }
-    }
+      return this.content(seq);
+    };
     return {
       header,
       raw,
