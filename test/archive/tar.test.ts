@@ -192,3 +192,26 @@ test('GNU tar lists what the writer wrote', () => {
   sh('tar', ['-xf', file, '-C', dir]);
   assert.equal(fs.readFileSync(path.join(dir, 'a', 'z'.repeat(180)), 'utf8'), 'long\n');
 });
+
+test('an entry body cannot be read after the reader moved on, nor twice', async () => {
+  const reader = new TarReader([gnuTar('pax', ['--exclude=./sparse'])]);
+  let big: TarEntry | undefined;
+  for (let e = await reader.next(); e; e = await reader.next()) {
+    if (e.header.name === './big') {
+      big = e;
+      const it = e.body();
+      await it.next(); // partly read, then the reader moves on
+      assert.throws(() => e.body(), /read twice/);
+      break;
+    }
+  }
+  assert.ok(big);
+  const next = (await reader.next())!;
+  await assert.rejects(async () => {
+    for await (const _ of big!.body()) void _;
+  }, /read twice/);
+  await reader.next();
+  await assert.rejects(async () => {
+    for await (const _ of next.body()) void _;
+  }, /after the reader moved on/);
+});

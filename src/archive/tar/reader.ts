@@ -155,8 +155,8 @@ export class TarReader implements AsyncIterable<TarEntry> {
 
   /** The content of entry number `seq`; only valid while that entry is the current one. */
   private async *content(seq: number): AsyncGenerator<Buffer> {
+    if (seq !== this.entries) throw new Error('tar entry body read after the reader moved on');
     while (this.remaining > 0) {
-      if (seq !== this.entries) throw new Error('tar entry body read after the reader moved on');
       const b = await this.src.readSome(Math.min(this.remaining, BODY_CHUNK));
       if (!b) throw truncated(this.src.position);
       this.remaining -= b.length;
