@@ -53,8 +53,8 @@ export class TarReader implements AsyncIterable<TarEntry> {
   private remaining = 0;
   private pad = 0;
   private done = false;
-  /** How many entries have been returned; identifies the current one. */
-  private entries = 0;
+  /** Counts calls to next(): an entry's body is readable only until the next call. */
+  private generation = 0;
   /** Bytes consumed while detecting the end of the archive (padding and zero blocks). */
   endBytes: Buffer = Buffer.alloc(0);
 
@@ -73,6 +73,7 @@ export class TarReader implements AsyncIterable<TarEntry> {
 
   /** The next entry, or null at the end of the archive. */
   async next(): Promise<TarEntry | null> {
+    this.generation++;
     if (this.done) return null;
     const raw: Buffer[] = [];
     let pax: Map<string, Buffer> | undefined;
@@ -155,7 +156,7 @@ export class TarReader implements AsyncIterable<TarEntry> {
 
   /** The content of entry number `seq`; only valid while that entry is the current one. */
   private async *content(seq: number): AsyncGenerator<Buffer> {
-    if (seq !== this.entries) throw new Error('tar entry body read after the reader moved on');
+    if (seq !== this.generation) throw new Error('tar entry body read after the reader moved on');
     while (this.remaining > 0) {
       const b = await this.src.readSome(Math.min(this.remaining, BODY_CHUNK));
       if (!b) throw truncated(this.src.position);
@@ -256,7 +257,7 @@ export class TarReader implements AsyncIterable<TarEntry> {
     // (For PAX 1.0 sparse files the map occupies whole blocks, so the padding is unchanged.)
     this.pad += padding(dataSize);
     const dataOffset = this.src.position;
-    const seq = ++this.entries;
+    const seq = this.generation;
     let started = false;
     const body = (): AsyncGenerator<Buffer> => {
       if (started) throw new Error('tar entry body read twice');
