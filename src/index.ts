@@ -1,0 +1,16 @@
+/**
+ * strata as a library: Docker's layer storage, one folder per concept.
+ *
+ *   archive/  layer tars byte for byte: reader/writer, tar-split, apply, diff, compression
+ *   digest/   Digest, SHA-256, DiffID/ChainID, IDs, CRC-64
+ *   driver/   graph drivers (overlay2, vfs), their contract and moby's selection
+ *   sys/      the syscalls Node lacks (mount, xattrs, mknod, renameat2, locks, ...)
+ *   errors/   StrataError: a stable code and a one-line message
+ *
+ * See README.md for a worked example.
+ */
+export * from './archive/index.js';
+export * from './digest/index.js';
+export * from './driver/index.js';
+export * from './errors/index.js';
+export * as sys from './sys/index.js';
