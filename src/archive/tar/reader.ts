@@ -169,7 +169,7 @@ export class TarReader implements AsyncIterable<TarEntry> {
     if (this.remaining > 0) {
       const n = this.remaining;
       this.remaining = 0;
-      if ((await this.src.skip(n)) < n) throw truncated(this.src.position);
+      if ((await this.src.discard(n)) < n) throw truncated(this.src.position);
     }
   }
 

@@ -84,8 +84,8 @@ export class ByteSource {
     return out;
   }
 
-  /** Skips up to `n` bytes; returns how many were skipped (fewer only at end of input). */
-  async skip(n: number): Promise<number> {
+  /** Discards up to `n` bytes; returns how many were discarded (fewer only at end of input). */
+  async discard(n: number): Promise<number> {
     let left = n;
     while (left > 0) {
       const b = await this.readSome(left);
