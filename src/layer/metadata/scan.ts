@@ -1,0 +1,143 @@
+/**
+ * Listing the layerdb (moby's `List`, `getOrphan`) and the leftovers strata sweeps that moby
+ * never does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { digestFromHex, type Digest } from '../../digest/index.js';
+import { errCode, toSysError } from './errors.js';
+import { readSmall } from './fsutil.js';
+import { goTrimSpace } from './gocompat.js';
+import { HEX64_RE, LAYER_FILES, REMOVING_SUFFIX, WRITE_SET_PREFIX, type Layout } from './layout.js';
+
+/** A name in `sha256/` or `mounts/` that is not listed, and why. */
+export interface SkippedEntry {
+  /** Path relative to the layerdb root, e.g. `sha256/<hex>-<rand>-removing`. */
+  path: string;
+  reason: 'removing' | 'not a directory' | 'not a sha256 hex name' | 'not a UTF-8 name';
+}
+
+/** What `list()` found. */
+export interface Listing {
+  /** Every directory in `sha256/` named by 64 lowercase hex, as ChainIDs, sorted. */
+  layers: Digest[];
+  /** Every directory in `mounts/`, sorted. */
+  mounts: string[];
+  /** Everything else in those two directories, for the caller to report. */
+  skipped: SkippedEntry[];
+}
+
+/** A `-removing` directory left by an interrupted delete. */
+export interface RemovingLayer {
+  chainId: Digest;
+  /** `<hex>-<64 hex>-removing` */
+  name: string;
+  /** Absolute path of that directory. */
+  dir: string;
+}
+
+/** An orphan that cleanup can act on: its driver data is `cacheId`. */
+export interface Orphan extends RemovingLayer {
+  cacheId: string;
+}
+
+/** What `orphans()` found. */
+export interface OrphanListing {
+  /** `-removing` dirs with a cache-id: remove the driver data, then `finishRemove`. */
+  orphans: Orphan[];
+  /**
+   * `-removing` dirs without a `cache-id` file (moby skips them and they stay forever). Both
+   * moby and strata delete a `-removing` dir only after its driver data is gone, and strata
+   * deletes `cache-id` last, so such a dir is a delete that died at its very end: `finishRemove`
+   * it, there is no driver data to remove.
+   */
+  finished: RemovingLayer[];
+  /** `-removing` dirs that are left alone: bad hex, or a `cache-id` that is empty or unreadable. */
+  skipped: { path: string; reason: string }[];
+}
+
+function readDirents(dir: string): fs.Dirent[] {
+  try {
+    return fs.readdirSync(dir, { withFileTypes: true, encoding: 'buffer' }) as unknown as fs.Dirent[];
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return [];
+    throw toSysError(e);
+  }
+}
+
+function nameOf(d: fs.Dirent): string | undefined {
+  const raw = d.name as unknown as Buffer;
+  const s = raw.toString('utf8');
+  return Buffer.from(s, 'utf8').equals(raw) ? s : undefined;
+}
+
+const byteOrder = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export function list(l: Layout): Listing {
+  const layers: Digest[] = [];
+  const mounts: string[] = [];
+  const skipped: SkippedEntry[] = [];
+  for (const d of readDirents(l.layersDir)) {
+    const name = nameOf(d);
+    const rel = `sha256/${name ?? (d.name as unknown as Buffer).toString('latin1')}`;
+    if (name === undefined) skipped.push({ path: rel, reason: 'not a UTF-8 name' });
+    else if (!d.isDirectory()) skipped.push({ path: rel, reason: 'not a directory' });
+    else if (HEX64_RE.test(name)) layers.push(digestFromHex(name));
+    else skipped.push({ path: rel, reason: name.endsWith(REMOVING_SUFFIX) ? 'removing' : 'not a sha256 hex name' });
+  }
+  for (const d of readDirents(l.mountsDir)) {
+    const name = nameOf(d);
+    const rel = `mounts/${name ?? (d.name as unknown as Buffer).toString('latin1')}`;
+    if (name === undefined) skipped.push({ path: rel, reason: 'not a UTF-8 name' });
+    else if (!d.isDirectory()) skipped.push({ path: rel, reason: 'not a directory' });
+    else mounts.push(name);
+  }
+  layers.sort(byteOrder);
+  mounts.sort(byteOrder);
+  return { layers, mounts, skipped };
+}
+
+export function orphans(l: Layout): OrphanListing {
+  const out: OrphanListing = { orphans: [], finished: [], skipped: [] };
+  for (const d of readDirents(l.layersDir)) {
+    const name = nameOf(d);
+    if (name === undefined || !d.isDirectory() || !name.endsWith(REMOVING_SUFFIX)) continue;
+    const rel = `sha256/${name}`;
+    const hex = name.split('-')[0]!;
+    if (!HEX64_RE.test(hex)) {
+      out.skipped.push({ path: rel, reason: 'invalid digest before the first "-"' });
+      continue;
+    }
+    const dir = path.join(l.layersDir, name);
+    let text: string | undefined;
+    try {
+      text = readSmall(path.join(dir, LAYER_FILES.cacheId), true);
+    } catch (e) {
+      out.skipped.push({ path: rel, reason: `cannot read cache-id: ${(e as Error).message}` });
+      continue;
+    }
+    if (text === undefined) {
+      out.finished.push({ chainId: digestFromHex(hex), name, dir });
+      continue;
+    }
+    const cacheId = goTrimSpace(text);
+    if (cacheId === '') {
+      out.skipped.push({ path: rel, reason: 'empty cache-id' });
+      continue;
+    }
+    out.orphans.push({ chainId: digestFromHex(hex), name, dir, cacheId });
+  }
+  out.orphans.sort((a, b) => byteOrder(a.name, b.name));
+  out.finished.sort((a, b) => byteOrder(a.name, b.name));
+  return out;
+}
+
+/** Names of the `tmp/write-set-*` entries. */
+export function writeSets(l: Layout): string[] {
+  const out: string[] = [];
+  for (const d of readDirents(l.tmpDir)) {
+    const name = nameOf(d);
+    if (name !== undefined && name.startsWith(WRITE_SET_PREFIX)) out.push(name);
+  }
+  return out.sort(byteOrder);
+}
