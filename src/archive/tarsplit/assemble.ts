@@ -57,6 +57,21 @@ export async function* assembleEntries(
   let out = Buffer.allocUnsafe(size);
   let pos = 0;
   const crc = new Crc64();
+  /** Copies bytes into the output chunk, handing each chunk on as soon as it is full. */
+  function* copyOut(bytes: Uint8Array): Generator<Buffer> {
+    let off = 0;
+    while (off < bytes.length) {
+      const n = Math.min(bytes.length - off, size - pos);
+      out.set(bytes.subarray(off, off + n), pos);
+      off += n;
+      pos += n;
+      if (pos === size) {
+        yield out;
+        out = Buffer.allocUnsafe(size);
+        pos = 0;
+      }
+    }
+  }
   for await (const e of entries as AsyncIterable<TarSplitEntry>) {
     if (e.type === EntryType.Segment) {
       const p = e.payload;
@@ -65,17 +80,7 @@ export async function* assembleEntries(
         yield p; // a big trailing-data segment: hand it on as it is
         continue;
       }
-      let off = 0;
-      while (off < p.length) {
-        const n = p.copy(out, pos, off);
-        off += n;
-        pos += n;
-        if (pos === size) {
-          yield out;
-          out = Buffer.allocUnsafe(size);
-          pos = 0;
-        }
-      }
+      yield* copyOut(p);
       continue;
     }
     if (e.type !== EntryType.File || !e.size) continue;
@@ -132,18 +137,7 @@ export async function* assembleEntries(
         total += chunk.length;
         if (total > e.size) throw checksumError(name);
         crc.update(chunk);
-        let off = 0;
-        while (off < chunk.length) {
-          const n = Math.min(chunk.length - off, size - pos);
-          out.set(chunk.subarray(off, off + n), pos);
-          off += n;
-          pos += n;
-          if (pos === size) {
-            yield out;
-            out = Buffer.allocUnsafe(size);
-            pos = 0;
-          }
-        }
+        yield* copyOut(chunk);
       }
     }
     if (!e.payload || !crc.digest().equals(e.payload)) throw checksumError(name);
