@@ -730,8 +730,18 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
 
 /* ---- names and times ------------------------------------------------------------------------ */
 
-/* renameat2(oldDirFd, oldPath, newDirFd, newPath, flags) */
-static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+/* The shape renameat2 and linkat share: (oldDirFd, oldPath, newDirFd, newPath, flags). */
+typedef int (*two_path_at_fn)(int, const char *, int, const char *, unsigned int);
+
+static int do_renameat2(int ofd, const char *op, int nfd, const char *np, unsigned int flags) {
+  return renameat2(ofd, op, nfd, np, flags);
+}
+
+static int do_linkat(int ofd, const char *op, int nfd, const char *np, unsigned int flags) {
+  return linkat(ofd, op, nfd, np, (int)flags);
+}
+
+static napi_value two_path_at(napi_env env, napi_callback_info info, two_path_at_fn fn, const char *syscall_name) {
   ARGS(5);
   int ofd, nfd;
   uint32_t flags;
@@ -742,8 +752,8 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
     return NULL;
   if (get_cstr(env, argv[1], "oldPath", 0, &op)) return NULL;
   if (get_cstr(env, argv[3], "newPath", 0, &np) == 0) {
-    if (renameat2(ofd, op.p, nfd, np.p, flags) < 0)
-      throw_sys(env, errno, "renameat2", op.p, np.p, NULL);
+    if (fn(ofd, op.p, nfd, np.p, flags) < 0)
+      throw_sys(env, errno, syscall_name, op.p, np.p, NULL);
     else
       ret = undefined(env);
     cstr_free(&np);
@@ -752,26 +762,14 @@ static napi_value js_renameat2(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+/* renameat2(oldDirFd, oldPath, newDirFd, newPath, flags) */
+static napi_value js_renameat2(napi_env env, napi_callback_info info) {
+  return two_path_at(env, info, do_renameat2, "renameat2");
+}
+
 /* linkat(oldDirFd, oldPath, newDirFd, newPath, flags) */
 static napi_value js_linkat(napi_env env, napi_callback_info info) {
-  ARGS(5);
-  int ofd, nfd;
-  uint32_t flags;
-  cstr_t op, np;
-  napi_value ret = NULL;
-  if (get_int(env, argv[0], "oldDirFd", &ofd) || get_int(env, argv[2], "newDirFd", &nfd) ||
-      get_u32_opt(env, argv[4], "flags", &flags))
-    return NULL;
-  if (get_cstr(env, argv[1], "oldPath", 0, &op)) return NULL;
-  if (get_cstr(env, argv[3], "newPath", 0, &np) == 0) {
-    if (linkat(ofd, op.p, nfd, np.p, (int)flags) < 0)
-      throw_sys(env, errno, "linkat", op.p, np.p, NULL);
-    else
-      ret = undefined(env);
-    cstr_free(&np);
-  }
-  cstr_free(&op);
-  return ret;
+  return two_path_at(env, info, do_linkat, "linkat");
 }
 
 /* A time for utimensat: BigInt nanoseconds since the epoch, {sec, nsec} (nsec may be UTIME_NOW or
