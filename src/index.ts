@@ -13,4 +13,5 @@ export * from './archive/index.js';
 export * from './digest/index.js';
 export * from './driver/index.js';
 export * from './errors/index.js';
+export * from './layer/index.js';
 export * as sys from './sys/index.js';

@@ -59,6 +59,13 @@ export interface Driver {
   /** The size of layer `id`'s changes relative to `parent`. */
   diffSize(id: string, parent: string): Promise<number>;
   capabilities(): DriverCapabilities;
+  /**
+   * Optional (moby's `DiffGetterDriver`): a directory from which every file that layer `id`'s own
+   * tar contained can be read by its name in the tar, without mounting anything — what the layer
+   * store reassembles a layer's tar from. `release` ends the use. Without it the layer store uses
+   * `get`/`put`, as moby does for overlay2.
+   */
+  diffGetter?(id: string): Promise<{ root: string; release(): Promise<void> }>;
 }
 
 /**

@@ -255,6 +255,17 @@ export class Overlay2Driver implements Driver {
   capabilities(): DriverCapabilities {
     return { reproducesExactDiffs: false, nativeDiff: !this.useNaiveDiff };
   }
+
+  /**
+   * The layer's own `diff/`: every file its tar held was unpacked there (copied-up files too), so
+   * a layer's tar is reassembled without the overlay mount moby makes for it — and two readers
+   * never race to mount the same `merged/`.
+   */
+  async diffGetter(id: string): Promise<{ root: string; release(): Promise<void> }> {
+    const root = path.join(this.dir(id), DIFF_DIR);
+    fs.statSync(root);
+    return { root, release: async () => undefined };
+  }
 }
 
 /** ioutil.WriteFile with the mode dockerd ends up with (umask 022), whatever our umask is. */

@@ -71,8 +71,8 @@
  */
 export { MetadataStore, type LayerRecord, type MountRecord } from './store.js';
 export { LayerTransaction, type LayerValues } from './transaction.js';
-export type { MountValues } from './mounts.js';
-export type { Listing, SkippedEntry, RemovingLayer, Orphan, OrphanListing } from './scan.js';
+export { MountTransaction, type MountValues } from './mounts.js';
+export type { Listing, SkippedEntry, RemovingLayer, Orphan, OrphanListing, WriteSetIntent } from './scan.js';
 export { type Descriptor, type Platform, marshalDescriptor } from './descriptor.js';
 export { LayerDbError, type LayerDbErrorCode } from './errors.js';
 export { LAYER_FILES, MOUNT_FILES, checkMountName } from './layout.js';

@@ -14,6 +14,9 @@
  *   with that one file; on an existing mount it writes the file in a write-set and renames the
  *   file over the old one, so each file is replaced whole.
  * - `removeMount` renames `mounts/<name>` into `tmp/` first, then removes it there.
+ * - `startMount` stages a new mount's files and returns a `MountTransaction` that publishes them
+ *   later: the layer store stages first, creates the driver layers, then commits, so a crash in
+ *   between leaves a write-set naming the driver IDs it may have created (see `intents`).
  *
  * Every staging directory is a `tmp/write-set-<n>`, so whatever a crash leaves behind is swept by
  * `sweepWriteSets`. The files that land in `mounts/<name>/` are byte for byte, mode for mode, what
@@ -113,18 +116,79 @@ export function setMountFiles(layout: Layout, name: string, v: Partial<MountValu
  * Returns false when there was no such mount.
  */
 export function removeMount(layout: Layout, name: string): boolean {
+  const ws = unlistMount(layout, name);
+  if (ws === undefined) return false;
+  removeAll(ws);
+  return true;
+}
+
+/**
+ * A new mount staged in `tmp/write-set-<n>` (all files written and fsync'd), not yet visible.
+ * Finished by one `commit` (rename to `mounts/<name>`, never over an existing mount) or `cancel`.
+ */
+export class MountTransaction {
+  private state: 'open' | 'committed' | 'cancelled' = 'open';
+
+  /** @internal use `MetadataStore.startMount`. */
+  constructor(
+    private readonly layout: Layout,
+    readonly name: string,
+    /** The staging directory. */
+    readonly dir: string,
+  ) {}
+
+  /** Publishes the mount: `LAYERDB_EXISTS` (and still open) when `mounts/<name>` exists. */
+  commit(): void {
+    if (this.state !== 'open') throw new LayerDbError('LAYERDB_TX', `mounts/${this.name}`, undefined, `transaction already ${this.state}`);
+    if (mkdirAll(this.layout.mountsDir, 0o755)) fsyncDir(this.layout.root);
+    if (!renameNoReplace(this.dir, this.layout.mountDir(this.name))) {
+      throw new LayerDbError('LAYERDB_EXISTS', `mounts/${this.name}`, undefined, 'mount already exists; the write-set was not committed');
+    }
+    this.state = 'committed';
+    fsyncDir(this.layout.mountsDir);
+  }
+
+  /** Drops the staged files. A no-op after `commit` or a previous `cancel`. */
+  cancel(): void {
+    if (this.state !== 'open') return;
+    this.state = 'cancelled';
+    removeAll(this.dir);
+  }
+}
+
+/** Stages mount `name` with `v` (see `MountTransaction`). */
+export function startMount(layout: Layout, name: string, v: MountValues): MountTransaction {
+  checkMountName(name);
+  if (v.mountId === undefined) throw new LayerDbError('LAYERDB_BAD_VALUE', `mounts/${name}`, MOUNT_FILES.mountId, 'a mount needs a mount id');
+  return new MountTransaction(layout, name, stage(layout, mountFileSet(name, v)));
+}
+
+/**
+ * Takes mount `name` off the list: its directory is renamed into `tmp/` as a write-set (which
+ * still names its driver IDs, for recovery), and `mounts/` fsync'd. Returns the write-set's path,
+ * for `relistMount` (undo) or `MetadataStore.removeWriteSet` (finish); undefined when there was
+ * no such mount.
+ */
+export function unlistMount(layout: Layout, name: string): string | undefined {
   const target = layout.mountDir(name);
   mkdirAll(layout.tmpDir, 0o755);
-  // A fresh, unused write-set name: make it, then rename the mount over the empty dir.
   const ws = mkdirTemp(layout.tmpDir, WRITE_SET_PREFIX);
   try {
     fs.renameSync(target, ws);
   } catch (e) {
     removeAll(ws);
-    if (errCode(e) === 'ENOENT') return false;
+    if (errCode(e) === 'ENOENT') return undefined;
     throw toSysError(e);
   }
   fsyncDir(layout.mountsDir);
-  removeAll(ws);
-  return true;
+  fsyncDir(layout.tmpDir);
+  return ws;
+}
+
+/** Puts a mount taken off by `unlistMount` back (never over a mount of the same name). */
+export function relistMount(layout: Layout, name: string, ws: string): void {
+  if (!renameNoReplace(ws, layout.mountDir(name))) {
+    throw new LayerDbError('LAYERDB_EXISTS', `mounts/${name}`, undefined, 'mount already exists; cannot put the old one back');
+  }
+  fsyncDir(layout.mountsDir);
 }

@@ -141,3 +141,60 @@ export function writeSets(l: Layout): string[] {
   }
   return out.sort(byteOrder);
 }
+
+/**
+ * A write-set and the driver IDs its files name. A write-set that names a driver ID is the record
+ * of an operation that was creating or deleting that driver layer when it stopped: a register
+ * (`cache-id`, written before the driver layer is created), an RW-layer creation (`mount-id`,
+ * `init-id`, staged before the driver layers) or an RW-layer deletion (the mount's directory,
+ * moved here before its driver layers are removed).
+ */
+export interface WriteSetIntent {
+  name: string;
+  dir: string;
+  driverIds: string[];
+}
+
+const ID_FILES = [LAYER_FILES.cacheId, 'mount-id', 'init-id'];
+
+function idsIn(dir: string): string[] {
+  const ids: string[] = [];
+  for (const f of ID_FILES) {
+    let text: string | undefined;
+    try {
+      text = readSmall(path.join(dir, f), true);
+    } catch {
+      continue; // unreadable (a directory, EIO): names nothing we can act on
+    }
+    const id = text === undefined ? '' : goTrimSpace(text);
+    if (id !== '' && !id.includes('/') && id !== '.' && id !== '..') ids.push(id);
+  }
+  return ids;
+}
+
+/** Every `tmp/write-set-*` with the driver IDs it names (possibly none). */
+export function intents(l: Layout): WriteSetIntent[] {
+  return writeSets(l).map((name) => {
+    const dir = path.join(l.tmpDir, name);
+    return { name, dir, driverIds: idsIn(dir) };
+  });
+}
+
+/**
+ * Every driver ID a layer or mount on disk names, read raw (trimmed, not validated), including
+ * entries that fail to load: recovery must never remove the data of a layer that is merely
+ * damaged. `-removing` dirs are not included (their data is being deleted).
+ */
+export function referencedDriverIds(l: Layout): Set<string> {
+  const ids = new Set<string>();
+  for (const d of readDirents(l.layersDir)) {
+    const name = nameOf(d);
+    if (name === undefined || name.endsWith(REMOVING_SUFFIX)) continue;
+    for (const id of idsIn(path.join(l.layersDir, name))) ids.add(id);
+  }
+  for (const d of readDirents(l.mountsDir)) {
+    const name = nameOf(d);
+    if (name !== undefined) for (const id of idsIn(path.join(l.mountsDir, name))) ids.add(id);
+  }
+  return ids;
+}

@@ -182,6 +182,39 @@ export class MetadataStore {
     return rec;
   }
 
+  /**
+   * Stages a new mount's files in a write-set, to be published by `commit()` (one rename, never
+   * over an existing mount: `LAYERDB_EXISTS`) or dropped by `cancel()`.
+   */
+  startMount(name: string, values: mounts.MountValues): mounts.MountTransaction {
+    return mounts.startMount(this.layout, name, values);
+  }
+
+  /**
+   * Takes mount `name` off the list into a `tmp/` write-set (see mounts.ts) and returns that
+   * write-set's name, or undefined if there is no such mount. Finish with `removeWriteSet`, or
+   * undo with `relistMount`.
+   */
+  unlistMount(name: string): string | undefined {
+    const ws = mounts.unlistMount(this.layout, name);
+    return ws === undefined ? undefined : path.basename(ws);
+  }
+
+  /** Undoes `unlistMount`. `LAYERDB_EXISTS` if a mount of that name was made meanwhile. */
+  relistMount(name: string, writeSet: string): void {
+    mounts.relistMount(this.layout, name, path.join(this.layout.tmpDir, writeSet));
+  }
+
+  /** Whether `mounts/<name>` exists, loadable or not. */
+  hasMount(name: string): boolean {
+    try {
+      return fs.statSync(this.layout.mountDir(name)).isDirectory();
+    } catch (e) {
+      if (errCode(e) === 'ENOENT' || errCode(e) === 'ENOTDIR') return false;
+      throw e;
+    }
+  }
+
   /** Removes `mounts/<name>` whole (moved to `tmp/` first). Returns false if it did not exist. */
   removeMount(name: string): boolean {
     return mounts.removeMount(this.layout, name);
@@ -217,6 +250,22 @@ export class MetadataStore {
    */
   orphans(): scan.OrphanListing {
     return scan.orphans(this.layout);
+  }
+
+  /** Every `tmp/write-set-*` with the driver IDs its files name (see `WriteSetIntent`). */
+  intents(): scan.WriteSetIntent[] {
+    return scan.intents(this.layout);
+  }
+
+  /** Every driver ID named by a layer or mount on disk, loadable or not (see scan.ts). */
+  referencedDriverIds(): Set<string> {
+    return scan.referencedDriverIds(this.layout);
+  }
+
+  /** Removes one write-set (by name, as `writeSets()`/`intents()` give it). */
+  removeWriteSet(name: string): void {
+    if (!name.startsWith(WRITE_SET_PREFIX) || name.includes('/')) throw new LayerDbError('LAYERDB_BAD_NAME', `tmp/${name}`, undefined, 'not a write-set name');
+    removeAll(path.join(this.layout.tmpDir, name));
   }
 
   /** Names of the `tmp/write-set-*` entries (transactions in progress or left by a crash). */

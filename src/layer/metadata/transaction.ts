@@ -118,6 +118,16 @@ export class LayerTransaction {
   }
 
   /**
+   * Makes the files written so far durable as entries of the write-set (fsync of its directory).
+   * The layer store calls it after `setCacheId` and before creating the driver layer, so that the
+   * write-set names the driver ID of anything a crash could leave behind.
+   */
+  sync(): void {
+    this.assertOpen();
+    fsyncDir(this.dir);
+  }
+
+  /**
    * Writes the layer's values in moby's order (`storeLayer`): diff, size, cache-id,
    * descriptor.json (only with a digest), parent (only with a parent).
    */

@@ -1,0 +1,82 @@
+/**
+ * The data-root lock: how two strata processes share one data root without corrupting it.
+ *
+ * The model is one writer or many readers, per data root, for as long as a store is open:
+ *
+ * - A writable store holds an exclusive flock(2) on `<root>/strata.lock` from open to close. Its
+ *   in-memory view (the layers, their parents and reference counts) is then the truth on disk,
+ *   because nobody else may change the disk underneath it.
+ * - A read-only store holds a shared flock on the same file: any number of them at once, none
+ *   while a writer is open. A reader therefore never sees a layer vanish between listing it and
+ *   reading it (which it would otherwise report as broken).
+ * - Opening waits for the lock by default (the CLI says so on stderr after a moment); `'fail'`
+ *   gives `STORE_LOCKED` at once instead.
+ *
+ * flock locks belong to the open file, so a process killed with SIGKILL drops its lock with its
+ * last fd; there is never a stale lock to clean up. The file itself is empty and never removed
+ * (removing it would let two processes lock two different inodes). dockerd does not know this
+ * lock: refusing to write under a running dockerd is a separate check.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { LOCK_EX, LOCK_SH, LOCK_UN, flock, flockWait, tryFlock } from '../sys/index.js';
+import { LayerStoreError } from './errors.js';
+
+export const LOCK_FILE = 'strata.lock';
+
+export interface LockOptions {
+  /** `'wait'` (default) blocks until the lock is free; `'fail'` throws `STORE_LOCKED`. */
+  lock?: 'wait' | 'fail';
+  /** Called once when the lock is busy and opening starts to wait. */
+  onWait?: () => void;
+}
+
+export class DataRootLock {
+  private constructor(
+    readonly file: string,
+    readonly mode: 'exclusive' | 'shared',
+    private fd: number | undefined,
+  ) {}
+
+  /**
+   * Takes the lock on `<root>/strata.lock`, creating the file (and the root) when needed. A
+   * shared lock on a root where the file cannot be created (a read-only file system, no write
+   * permission) is taken as granted: nobody can write there either.
+   */
+  static async acquire(root: string, mode: 'exclusive' | 'shared', opts: LockOptions = {}): Promise<DataRootLock> {
+    const file = path.join(root, LOCK_FILE);
+    let fd: number;
+    try {
+      if (mode === 'exclusive') fs.mkdirSync(root, { recursive: true, mode: 0o711 });
+      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o600);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (mode === 'shared' && (code === 'EROFS' || code === 'EACCES' || code === 'ENOENT')) return new DataRootLock(file, mode, undefined);
+      throw e;
+    }
+    const op = mode === 'exclusive' ? LOCK_EX : LOCK_SH;
+    try {
+      if (!tryFlock(fd, op)) {
+        if (opts.lock === 'fail') throw new LayerStoreError('STORE_LOCKED', `data root ${root} is in use by another strata process`);
+        opts.onWait?.();
+        await flockWait(fd, op);
+      }
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    return new DataRootLock(file, mode, fd);
+  }
+
+  /** Drops the lock (closing the file). Idempotent. */
+  release(): void {
+    if (this.fd === undefined) return;
+    const fd = this.fd;
+    this.fd = undefined;
+    try {
+      flock(fd, LOCK_UN);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+}

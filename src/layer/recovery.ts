@@ -1,0 +1,43 @@
+/**
+ * Finishing what crashed processes left (moby `Cleanup`, and more): run at every writable open and
+ * by `cleanup()`, always under the exclusive data-root lock.
+ *
+ * - A `sha256/<hex>-<rand>-removing` dir is a delete that stopped: remove the driver data its
+ *   `cache-id` names (moby's `getOrphan`), then the dir. One without `cache-id` had already got
+ *   that far; only the dir goes.
+ * - A `tmp/write-set-*` is an operation that stopped before its rename: a register (its
+ *   `cache-id`), an RW-layer creation (`mount-id`, `init-id`) or an RW-layer deletion (the mount
+ *   record moved there). The driver layers it names are removed — unless a layer or mount on disk
+ *   names the same ID, loadable or not: recovery never removes data something still points to.
+ *   Then the write-set goes. moby never sweeps `tmp/`, so its interrupted registers leak forever.
+ */
+import type { RecoveryReport } from './types.js';
+import type { StoreState } from './state.js';
+
+export async function recover(s: StoreState): Promise<RecoveryReport> {
+  const report: RecoveryReport = { removedLayers: [], writeSets: [], driverIds: [] };
+  const orphans = s.db.orphans();
+  for (const o of orphans.orphans) {
+    await s.driver.remove(o.cacheId);
+    s.db.finishRemove(o);
+    report.removedLayers.push(o.chainId);
+  }
+  for (const f of orphans.finished) {
+    s.db.finishRemove(f);
+    report.removedLayers.push(f.chainId);
+  }
+  const intents = s.db.intents().filter((i) => !s.activeWriteSets.has(i.name));
+  if (intents.length === 0) return report;
+  const live = s.db.referencedDriverIds();
+  for (const i of intents) {
+    for (const id of i.driverIds) {
+      if (live.has(id)) continue;
+      const existed = await s.driver.exists(id);
+      await s.driver.remove(id); // also when not there: a half-made layer may have left parts
+      if (existed) report.driverIds.push(id);
+    }
+    s.db.removeWriteSet(i.name);
+    report.writeSets.push(i.name);
+  }
+  return report;
+}
