@@ -1,16 +1,16 @@
 /**
- * The README's library example, end to end through the package entry point: apply a gzip'd layer
- * with its DiffID and tar-split, then reassemble the original tar byte for byte.
+ * The README's library example, end to end through the package entry point: register a gzip'd
+ * layer, run an RW layer over Docker's init layer, commit it, and get the exact tar back.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { decompress, TarReader, recordTarSplit, createTarSplitWriter, assembleTar, rootFileGetter, openDriver, hashing, sha256Of } from '../src/index.js';
+import { openLayerStore, dockerInit, decompress, sha256Of } from '../src/index.js';
 import { sh, tempDir } from './helpers/tmp.js';
 
-test('README example: apply a layer on the selected driver and get the exact tar back', async () => {
+test('README example: register, RW layer with init, changes, commit, exact tar back', async () => {
   const work = tempDir('strata-library-');
   const src = path.join(work, 'src');
   fs.mkdirSync(path.join(src, 'etc'), { recursive: true });
@@ -20,26 +20,31 @@ test('README example: apply a layer on the selected driver and get the exact tar
   const tar = fs.readFileSync(path.join(work, 'layer.tar'));
   fs.writeFileSync(path.join(work, 'layer.tar.gz'), zlib.gzipSync(tar));
 
-  const root = path.join(work, 'root');
-  fs.mkdirSync(root);
-  const { driver, name } = await openDriver({ root });
-  assert.equal(name, 'overlay2');
+  const store = await openLayerStore({ root: path.join(work, 'root') });
+  assert.equal(store.driver.name, 'overlay2');
   try {
-    await driver.create('layer1', '');
-    let diffId = '';
-    const reader = new TarReader(hashing(decompress(fs.createReadStream(path.join(work, 'layer.tar.gz'))), (d) => (diffId = d)));
-    const tarSplit = createTarSplitWriter(path.join(work, 'layer1.tar-split.json.gz'));
-    const size = await driver.applyDiff('layer1', '', recordTarSplit(reader, tarSplit));
-    await tarSplit.close();
-    assert.equal(diffId, sha256Of(tar));
-    assert.equal(size, 'strata\n'.length + 'hostname'.length);
+    const base = await store.register(decompress(fs.createReadStream(path.join(work, 'layer.tar.gz'))));
+    assert.equal(base.diffId, sha256Of(tar));
+    assert.equal(base.chainId, base.diffId);
+    assert.equal(base.size, 'strata\n'.length + 'hostname'.length);
 
-    const dir = await driver.get('layer1');
+    const rw = await store.createRWLayer('demo', base.chainId, { init: dockerInit() });
+    const rootfs = await rw.mount();
+    assert.ok(fs.lstatSync(path.join(rootfs, 'etc/mtab')).isSymbolicLink(), 'the init layer is under the RW layer');
+    fs.writeFileSync(`${rootfs}/hello`, 'hi\n');
+    assert.deepEqual((await rw.changes()).map((c) => `${c.kind} ${c.path}`), ['A /hello']);
+    const committed = await store.register(rw.tarStream(), base.chainId);
+    await rw.unmount();
+    assert.deepEqual(await store.releaseRWLayer(rw), []);
+    assert.deepEqual(store.mounts(), []);
+
     const out: Buffer[] = [];
-    for await (const chunk of assembleTar(path.join(work, 'layer1.tar-split.json.gz'), rootFileGetter(dir))) out.push(chunk);
-    await driver.put('layer1');
+    for await (const chunk of base.tarStream()) out.push(chunk);
     assert.ok(Buffer.concat(out).equals(tar));
+    assert.deepEqual((await store.release(committed)).map((m) => m.chainId), [committed.chainId]);
+    assert.deepEqual(store.layers().map((l) => l.chainId), [base.chainId]);
   } finally {
-    await driver.cleanup();
+    await store.cleanup();
+    await store.close();
   }
 });

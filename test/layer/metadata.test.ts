@@ -466,3 +466,71 @@ test('parseDigest of the ChainID passed to commit is enforced', async () => {
   await tx.cancel();
   assert.equal(parseDigest(d('z')), d('z'));
 });
+
+test('startMount: staged in tmp/ (nothing in mounts/), commit renames it in whole, never over an existing mount', () => {
+  const db = new MetadataStore(tempDir('strata-md-'));
+  const mountId = randomCacheId();
+  const parent = d('p');
+  const tx = db.startMount('c1', { mountId, initId: `${mountId}-init`, parent });
+  assert.equal(path.dirname(tx.dir), path.join(db.root, 'tmp'));
+  assert.deepEqual(fs.readdirSync(tx.dir).sort(), ['init-id', 'mount-id', 'parent']);
+  assert.equal(db.hasMount('c1'), false);
+  assert.deepEqual(db.intents(), [{ name: path.basename(tx.dir), dir: tx.dir, driverIds: [mountId, `${mountId}-init`] }]);
+  tx.commit();
+  tx.cancel(); // a no-op once committed
+  assert.equal(db.hasMount('c1'), true);
+  assert.deepEqual(db.readMount('c1'), { name: 'c1', mountId, initId: `${mountId}-init`, parent });
+  assert.equal(mode(path.join(db.root, 'mounts/c1')), 0o755);
+  assert.deepEqual(db.writeSets(), []);
+
+  const again = db.startMount('c1', { mountId: randomCacheId() });
+  assert.throws(() => again.commit(), errWith('LAYERDB_EXISTS'));
+  assert.equal(db.getMountId('c1'), mountId);
+  again.cancel();
+  assert.deepEqual(db.writeSets(), []);
+  assert.throws(() => db.startMount('a/b', { mountId }), errWith('LAYERDB_BAD_NAME'));
+  assert.throws(() => db.startMount('c2', { mountId: 'short' }), errWith('LAYERDB_BAD_VALUE'));
+  assert.deepEqual(db.writeSets(), []);
+});
+
+test('unlistMount / relistMount: the mount leaves mounts/ in one rename and can be put back; removeWriteSet finishes it', () => {
+  const db = new MetadataStore(tempDir('strata-md-'));
+  const mountId = randomCacheId();
+  db.saveMount('c1', { mountId });
+  const ws = db.unlistMount('c1')!;
+  assert.match(ws, /^write-set-\d+$/);
+  assert.equal(db.hasMount('c1'), false);
+  assert.deepEqual(db.list().mounts, []);
+  assert.deepEqual(db.intents().map((i) => i.driverIds), [[mountId]]);
+  db.relistMount('c1', ws);
+  assert.equal(db.getMountId('c1'), mountId);
+  assert.deepEqual(db.writeSets(), []);
+
+  const ws2 = db.unlistMount('c1')!;
+  db.removeWriteSet(ws2);
+  assert.deepEqual(db.writeSets(), []);
+  assert.equal(db.unlistMount('c1'), undefined);
+  assert.throws(() => db.removeWriteSet('../sha256'), errWith('LAYERDB_BAD_NAME'));
+});
+
+test('intents and referencedDriverIds: write-sets name their driver IDs; every layer and mount on disk counts, loadable or not', async () => {
+  const db = new MetadataStore(tempDir('strata-md-'));
+  const { cacheId } = await commitLayer(db, { diffId: d('a') });
+  const broken = await commitLayer(db, { diffId: d('b') });
+  fs.writeFileSync(path.join(db.root, 'sha256', broken.chain.slice(7), 'size'), '12\n'); // does not load
+  const mountId = randomCacheId();
+  db.saveMount('c1', { mountId, initId: `${mountId}-init` });
+
+  const tx = db.startTransaction();
+  const pending = randomCacheId();
+  tx.setCacheId(pending);
+  tx.sync();
+  const empty = db.startTransaction();
+  assert.deepEqual(
+    db.intents().map((i) => [i.name, i.driverIds]).sort(),
+    [[path.basename(tx.dir), [pending]], [path.basename(empty.dir), []]].sort(),
+  );
+  assert.deepEqual([...db.referencedDriverIds()].sort(), [cacheId, broken.cacheId, mountId, `${mountId}-init`].sort());
+  await tx.cancel();
+  await empty.cancel();
+});

@@ -91,6 +91,7 @@ export class Overlay2Driver implements Driver {
     fs.mkdirSync(path.dirname(dir), { recursive: true, mode: 0o710 });
     fs.mkdirSync(dir, { mode: 0o710 });
     fs.chmodSync(dir, 0o710);
+    let lid: string | undefined;
     try {
       if (storageOpt && Object.keys(storageOpt).length > 0) {
         const size = parseStorageOpt(storageOpt);
@@ -101,9 +102,11 @@ export class Overlay2Driver implements Driver {
       }
       fs.mkdirSync(path.join(dir, DIFF_DIR), { mode: 0o755 });
       fs.chmodSync(path.join(dir, DIFF_DIR), 0o755);
-      const lid = generateLinkId();
-      fs.symlinkSync(path.join('..', goBase(id), DIFF_DIR), path.join(this.home, LINK_DIR, lid));
+      // `link` before the symlink (moby: after), so a crash in between never leaves an `l/`
+      // entry that no layer names: `remove` finds the symlink through `link`.
+      lid = generateLinkId();
       writeFileMode(path.join(dir, LINK_FILE), lid, 0o644);
+      fs.symlinkSync(path.join('..', goBase(id), DIFF_DIR), path.join(this.home, LINK_DIR, lid));
       if (parent === '') return;
       fs.mkdirSync(path.join(dir, WORK_DIR), { mode: 0o700 });
       fs.chmodSync(path.join(dir, WORK_DIR), 0o700);
@@ -111,7 +114,8 @@ export class Overlay2Driver implements Driver {
       const lower = computeLower(this.home, goBase(parent), this.config.maxDepth);
       if (lower !== '') writeFileMode(path.join(dir, LOWER_FILE), lower, 0o644);
     } catch (e) {
-      // moby removes the whole dir on failure (its l/ symlink stays behind, as there).
+      // moby removes the whole dir on failure (and leaves its l/ symlink behind).
+      if (lid) fs.rmSync(path.join(this.home, LINK_DIR, lid), { force: true });
       fs.rmSync(dir, { recursive: true, force: true });
       throw e;
     }
