@@ -164,12 +164,17 @@ export class LayerStore {
   /**
    * Releases a handle from `get` or `register`. A layer left with no holder is deleted, then each
    * ancestor that this leaves unheld; returns those deleted, child first. `layer not retained` for
-   * a handle already released; a layer already gone gives `[]`.
+   * a handle already released; a layer already gone gives `[]`. In a read-only store the handle
+   * is let go and nothing is ever deleted.
    */
   async release(layer: Layer): Promise<LayerMetadata[]> {
-    assertUsable(this.s, 'release a layer');
+    assertUsable(this.s);
     if (this.s.layers.get(layer.rec.chainId) !== layer.rec) return [];
     if (!layer.rec.handles.delete(layer)) throw new LayerStoreError('LAYER_NOT_RETAINED', 'layer not retained');
+    if (this.s.readOnly) {
+      layer.rec.refCount--; // a read-only store lets go of handles but never deletes
+      return [];
+    }
     return dropHold(this.s, layer.rec);
   }
 
@@ -233,13 +238,14 @@ export class LayerStore {
    * Releases a handle from `createRWLayer`/`getRWLayer`. When it was the last, the RW layer and
    * its init layer are deleted and the parent released (returns the read-only layers that
    * deleted). Whether it is still mounted is not checked (as moby): the driver's remove unmounts.
+   * In a read-only store the handle is let go and nothing is deleted.
    */
   async releaseRWLayer(rw: RWLayer): Promise<LayerMetadata[]> {
-    assertUsable(this.s, 'release a read-write layer');
+    assertUsable(this.s);
     const m = rw.rec;
     if (this.s.mounts.get(m.name) !== m) return [];
     if (!m.handles.delete(rw)) throw new LayerStoreError('LAYER_NOT_RETAINED', 'layer not retained');
-    if (m.handles.size > 0) return [];
+    if (m.handles.size > 0 || this.s.readOnly) return [];
     try {
       return await removeRWLayer(this.s, m);
     } catch (e) {
