@@ -8,7 +8,7 @@ import type { Change } from '../archive/diff/index.js';
 import { TarReader } from '../archive/tar/index.js';
 import type { Digest } from '../digest/index.js';
 import { LayerStoreError } from './errors.js';
-import { assertUsable, cacheIdOf, totalSize, type MountedLayer, type RoLayer, type StoreState } from './state.js';
+import { assertUsable, cacheIdOf, totalSize, track, type MountedLayer, type RoLayer, type StoreState } from './state.js';
 import { layerTarStream } from './tarstream.js';
 
 function checkHeld(s: StoreState, held: boolean): void {
@@ -78,7 +78,7 @@ export class Layer {
   }
 
   /** The driver's description of the layer (overlay2: LowerDir, UpperDir, WorkDir, MergedDir). */
-  metadata(): Promise<Record<string, string>> {
+  async metadata(): Promise<Record<string, string>> {
     checkHeld(this.s, this.held);
     return this.s.driver.metadata(this.rec.cacheId);
   }
@@ -120,18 +120,22 @@ export class RWLayer {
    * and returns the root path. A mount another process made is found and shared, not repeated.
    */
   mount(mountLabel?: string): Promise<string> {
-    checkHeld(this.s, this.held);
-    return this.s.driver.get(this.rec.mountId, mountLabel);
+    return track(this.s, undefined, async () => {
+      checkHeld(this.s, this.held);
+      return this.s.driver.get(this.rec.mountId, mountLabel);
+    });
   }
 
   /** Balances one `mount`. */
   unmount(): Promise<void> {
-    checkHeld(this.s, this.held);
-    return this.s.driver.put(this.rec.mountId);
+    return track(this.s, undefined, async () => {
+      checkHeld(this.s, this.held);
+      return this.s.driver.put(this.rec.mountId);
+    });
   }
 
   /** `docker diff`: the changes against the image (the init layer's files are not changes). */
-  changes(): Promise<Change[]> {
+  async changes(): Promise<Change[]> {
     checkHeld(this.s, this.held);
     return this.s.driver.changes(this.rec.mountId, this.base);
   }
@@ -143,18 +147,20 @@ export class RWLayer {
   }
 
   /** Size of the changes (moby `RWLayer.Size()`). */
-  size(): Promise<number> {
+  async size(): Promise<number> {
     checkHeld(this.s, this.held);
     return this.s.driver.diffSize(this.rec.mountId, this.base);
   }
 
   /** Applies a layer tar onto the RW layer; returns the size the driver measured. */
   applyDiff(tar: AsyncIterable<Uint8Array>): Promise<number> {
-    checkHeld(this.s, this.held);
-    return this.s.driver.applyDiff(this.rec.mountId, this.base, new TarReader(tar));
+    return track(this.s, 'apply a diff', async () => {
+      checkHeld(this.s, this.held);
+      return this.s.driver.applyDiff(this.rec.mountId, this.base, new TarReader(tar));
+    });
   }
 
-  metadata(): Promise<Record<string, string>> {
+  async metadata(): Promise<Record<string, string>> {
     checkHeld(this.s, this.held);
     return this.s.driver.metadata(this.rec.mountId);
   }

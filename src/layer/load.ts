@@ -74,11 +74,12 @@ export function loadAll(s: StoreState): void {
     }
     for (const c of chain) visiting.delete(c);
     if (baseFailed !== undefined) {
-      // Everything read on the way down depends on what failed.
-      for (const c of chain) {
-        failed.set(c, baseFailed);
-        problems.push({ kind: 'layer', name: c, reason: baseFailed });
-      }
+      // Everything read on the way down depends on what failed: each names its own parent.
+      chain.forEach((c, i) => {
+        const reason = i === chain.length - 1 ? baseFailed! : dependsOn(chain[i + 1]!);
+        failed.set(c, reason);
+        problems.push({ kind: 'layer', name: c, reason });
+      });
       return undefined;
     }
     // Build from the bottom of the chain up.

@@ -17,6 +17,8 @@ import type { StoreState } from './state.js';
 export async function recover(s: StoreState): Promise<RecoveryReport> {
   const report: RecoveryReport = { removedLayers: [], writeSets: [], driverIds: [] };
   const orphans = s.db.orphans();
+  orphans.orphans = orphans.orphans.filter((o) => !s.activeRemovals.has(o.name));
+  orphans.finished = orphans.finished.filter((o) => !s.activeRemovals.has(o.name));
   for (const o of orphans.orphans) {
     await s.driver.remove(o.cacheId);
     s.db.finishRemove(o);

@@ -20,9 +20,9 @@
 import { TarReader, type TarEntry } from '../archive/tar/index.js';
 import { recordTarSplit } from '../archive/tarsplit/index.js';
 import { chainId as chainIdOf, hashing, parseDigest, randomCacheId, type Digest } from '../digest/index.js';
-import { LayerDbError } from './metadata/index.js';
+import { LayerDbError, type LayerTransaction } from './metadata/index.js';
 import { LayerStoreError, errLayerDoesNotExist } from './errors.js';
-import { MAX_LAYER_DEPTH, assertUsable, cacheIdOf, type RoLayer, type StoreState } from './state.js';
+import { MAX_LAYER_DEPTH, cacheIdOf, type RoLayer, type StoreState } from './state.js';
 import { dropHold } from './release.js';
 import type { RegisterOptions } from './types.js';
 import path from 'node:path';
@@ -62,14 +62,14 @@ export async function registerLayer(
   parentId: Digest | undefined,
   opts: RegisterOptions = {},
 ): Promise<RoLayer> {
-  assertUsable(s, 'register a layer');
+  opts.signal?.throwIfAborted();
   const parent = s.layers.get(parentId === undefined || parentId === '' ? ('' as Digest) : parseDigest(parentId));
   if (parentId && !parent) throw errLayerDoesNotExist(parentId);
   if (parent && parent.depth >= MAX_LAYER_DEPTH) throw new LayerStoreError('MAX_DEPTH_EXCEEDED', 'max depth exceeded');
   holdParent(s, parent?.chainId);
 
   const cacheId = randomCacheId();
-  let tx;
+  let tx: LayerTransaction;
   try {
     tx = s.db.startTransaction();
   } catch (e) {
@@ -81,6 +81,22 @@ export async function registerLayer(
   let created = false;
   let result: RoLayer | undefined;
   try {
+    return await applyAndCommit();
+  } catch (e) {
+    // An abort surfaces as itself, not as the read error the tar reader wrapped it in.
+    throw opts.signal?.aborted ? opts.signal.reason : e;
+  } finally {
+    if (!result) {
+      // The write-set goes only once the driver data is gone: until then it is what names it.
+      let dataGone = !created;
+      if (created) dataGone = await s.driver.remove(cacheId).then(() => true, () => false);
+      if (dataGone) await tx.cancel();
+      if (parent) await dropHold(s, parent);
+    }
+    s.activeWriteSets.delete(ws);
+  }
+
+  async function applyAndCommit(): Promise<RoLayer> {
     tx.setCacheId(cacheId);
     tx.sync();
     await s.driver.create(cacheId, cacheIdOf(parent));
@@ -135,14 +151,5 @@ export async function registerLayer(
     if (parent) parent.children++; // the hold taken above is now this child's
     s.layers.set(chainId, result);
     return result;
-  } finally {
-    if (!result) {
-      // The write-set goes only once the driver data is gone: until then it is what names it.
-      let dataGone = !created;
-      if (created) dataGone = await s.driver.remove(cacheId).then(() => true, () => false);
-      if (dataGone) await tx.cancel();
-      if (parent) await dropHold(s, parent);
-    }
-    s.activeWriteSets.delete(ws);
   }
 }

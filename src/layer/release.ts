@@ -15,8 +15,13 @@ function metadataOf(l: RoLayer): LayerMetadata {
 
 async function deleteLayer(s: StoreState, l: RoLayer): Promise<void> {
   const removing = s.db.startRemove(l.chainId);
-  await s.driver.remove(l.cacheId); // on failure the -removing dir stays for recovery, as in moby
-  s.db.finishRemove(removing);
+  s.activeRemovals.add(removing.name);
+  try {
+    await s.driver.remove(l.cacheId); // on failure the -removing dir stays for recovery, as in moby
+    s.db.finishRemove(removing);
+  } finally {
+    s.activeRemovals.delete(removing.name);
+  }
 }
 
 /**

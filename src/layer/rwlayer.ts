@@ -17,13 +17,12 @@ import path from 'node:path';
 import { randomCacheId, type Digest } from '../digest/index.js';
 import { checkMountName } from './metadata/index.js';
 import { LayerStoreError, errMountDoesNotExist } from './errors.js';
-import { assertUsable, cacheIdOf, type MountedLayer, type StoreState } from './state.js';
+import { cacheIdOf, type MountedLayer, type StoreState } from './state.js';
 import { holdParent } from './register.js';
 import { dropHold } from './release.js';
 import type { CreateRWLayerOptions, LayerMetadata } from './types.js';
 
 export async function createRWLayer(s: StoreState, name: string, parentId: Digest | undefined, opts: CreateRWLayerOptions = {}): Promise<MountedLayer> {
-  assertUsable(s, 'create a read-write layer');
   checkMountName(name);
   if (s.mounts.has(name) || s.pendingMounts.has(name) || s.db.hasMount(name)) {
     throw new LayerStoreError('MOUNT_NAME_CONFLICT', `mount already exists with name: ${name}`);

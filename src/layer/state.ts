@@ -55,13 +55,19 @@ export interface StoreState {
   readonly pendingMounts: Set<string>;
   /** Write-sets of operations running in this process: recovery leaves them alone. */
   readonly activeWriteSets: Set<string>;
+  /** `-removing` dirs of deletes running in this process: recovery leaves them alone too. */
+  readonly activeRemovals: Set<string>;
+  /** Changes under way; `close()` waits for them before it lets go of the lock. */
+  readonly inflight: Set<Promise<unknown>>;
+  /** Set by `close()`: no new call starts. */
+  closing: boolean;
   /** Entries loading skipped; a layer or mount that later loads fine is taken off. */
   problems: LoadProblem[];
 }
 
 /** Throws unless the store is open, and writable when `op` names a change. */
 export function assertUsable(s: StoreState, op?: string): void {
-  if (!s.lock) throw new LayerStoreError('STORE_CLOSED', 'layer store is closed');
+  if (!s.lock || s.closing) throw new LayerStoreError('STORE_CLOSED', 'layer store is closed');
   if (op && s.readOnly) throw new LayerStoreError('STORE_READ_ONLY', `layer store opened read-only: cannot ${op}`);
 }
 
@@ -74,4 +80,18 @@ export function totalSize(l: RoLayer): number {
 /** The driver ID a layer's children and RW layers are created on (`''` for none). */
 export function cacheIdOf(l: RoLayer | undefined): string {
   return l ? l.cacheId : '';
+}
+
+/** Runs a change as one `close()` waits for (after checking the store is open and writable when `op` says so). */
+export function track<T>(s: StoreState, op: string | undefined, f: () => Promise<T>): Promise<T> {
+  try {
+    assertUsable(s, op);
+  } catch (e) {
+    return Promise.reject(e); // a Promise-returning call fails by rejecting, never by throwing
+  }
+  const p = f();
+  s.inflight.add(p);
+  const done = () => s.inflight.delete(p);
+  p.then(done, done);
+  return p;
 }

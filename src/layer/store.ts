@@ -14,7 +14,7 @@ import { dropHold } from './release.js';
 import { createRWLayer, mountOf, removeRWLayer } from './rwlayer.js';
 import { recover } from './recovery.js';
 import { Layer, RWLayer } from './handles.js';
-import { assertUsable, totalSize, type RoLayer, type StoreState } from './state.js';
+import { assertUsable, totalSize, track, type RoLayer, type StoreState } from './state.js';
 import type {
   CreateRWLayerOptions,
   LayerInfo,
@@ -79,6 +79,9 @@ export async function openLayerStore(opts: OpenLayerStoreOptions): Promise<Layer
       mounts: new Map(),
       pendingMounts: new Set(),
       activeWriteSets: new Set(),
+      activeRemovals: new Set(),
+      inflight: new Set(),
+      closing: false,
       problems: [],
     };
     loadAll(state);
@@ -156,9 +159,8 @@ export class LayerStore {
    * and applied. If a layer with the resulting ChainID exists, the handle is on that one and the
    * new data is discarded. On any failure nothing is left registered.
    */
-  async register(tar: AsyncIterable<Uint8Array>, parent?: Digest, opts?: RegisterOptions): Promise<Layer> {
-    const l = await registerLayer(this.s, tar, parent, opts);
-    return new Layer(this.s, l);
+  register(tar: AsyncIterable<Uint8Array>, parent?: Digest, opts?: RegisterOptions): Promise<Layer> {
+    return track(this.s, 'register a layer', async () => new Layer(this.s, await registerLayer(this.s, tar, parent, opts)));
   }
 
   /**
@@ -167,23 +169,28 @@ export class LayerStore {
    * a handle already released; a layer already gone gives `[]`. In a read-only store the handle
    * is let go and nothing is ever deleted.
    */
-  async release(layer: Layer): Promise<LayerMetadata[]> {
-    assertUsable(this.s);
-    if (this.s.layers.get(layer.rec.chainId) !== layer.rec) return [];
-    if (!layer.rec.handles.delete(layer)) throw new LayerStoreError('LAYER_NOT_RETAINED', 'layer not retained');
-    if (this.s.readOnly) {
-      layer.rec.refCount--; // a read-only store lets go of handles but never deletes
-      return [];
-    }
-    return dropHold(this.s, layer.rec);
+  release(layer: Layer): Promise<LayerMetadata[]> {
+    return track(this.s, undefined, async () => {
+      const cur = this.s.layers.get(layer.rec.chainId);
+      if (!cur) return [];
+      if (cur !== layer.rec || !cur.handles.delete(layer)) throw new LayerStoreError('LAYER_NOT_RETAINED', 'layer not retained');
+      if (this.s.readOnly) {
+        cur.refCount--; // a read-only store lets go of handles but never deletes
+        return [];
+      }
+      return dropHold(this.s, cur);
+    });
   }
 
   /**
    * Deletes a layer nothing holds (`strata layer rm`), then each ancestor left unheld; returns
    * those deleted, child first. A layer with children, RW layers or handles is `LAYER_IN_USE`.
    */
-  async remove(chainId: Digest): Promise<LayerMetadata[]> {
-    assertUsable(this.s, 'remove a layer');
+  remove(chainId: Digest): Promise<LayerMetadata[]> {
+    return track(this.s, 'remove a layer', () => this.removeUnheld(chainId));
+  }
+
+  private async removeUnheld(chainId: Digest): Promise<LayerMetadata[]> {
     const l = this.lookup(chainId);
     if (l.refCount > 0) {
       const holders = [
@@ -204,9 +211,8 @@ export class LayerStore {
    * `opts.init` is given (see `dockerInit`), and returns a handle. `mount already exists with
    * name` if the name is taken.
    */
-  async createRWLayer(name: string, parent?: Digest, opts?: CreateRWLayerOptions): Promise<RWLayer> {
-    const m = await createRWLayer(this.s, name, parent, opts);
-    return new RWLayer(this.s, m);
+  createRWLayer(name: string, parent?: Digest, opts?: CreateRWLayerOptions): Promise<RWLayer> {
+    return track(this.s, 'create a read-write layer', async () => new RWLayer(this.s, await createRWLayer(this.s, name, parent, opts)));
   }
 
   /** A new handle on RW layer `name`; `mount does not exist` if there is none. */
@@ -240,18 +246,19 @@ export class LayerStore {
    * deleted). Whether it is still mounted is not checked (as moby): the driver's remove unmounts.
    * In a read-only store the handle is let go and nothing is deleted.
    */
-  async releaseRWLayer(rw: RWLayer): Promise<LayerMetadata[]> {
-    assertUsable(this.s);
-    const m = rw.rec;
-    if (this.s.mounts.get(m.name) !== m) return [];
-    if (!m.handles.delete(rw)) throw new LayerStoreError('LAYER_NOT_RETAINED', 'layer not retained');
-    if (m.handles.size > 0 || this.s.readOnly) return [];
-    try {
-      return await removeRWLayer(this.s, m);
-    } catch (e) {
-      m.handles.add(rw);
-      throw e;
-    }
+  releaseRWLayer(rw: RWLayer): Promise<LayerMetadata[]> {
+    return track(this.s, undefined, async () => {
+      const m = this.s.mounts.get(rw.rec.name);
+      if (!m) return [];
+      if (m !== rw.rec || !m.handles.delete(rw)) throw new LayerStoreError('LAYER_NOT_RETAINED', 'layer not retained');
+      if (m.handles.size > 0 || this.s.readOnly) return [];
+      try {
+        return await removeRWLayer(this.s, m);
+      } catch (e) {
+        m.handles.add(rw);
+        throw e;
+      }
+    });
   }
 
   // ---- the store ----------------------------------------------------------------------------
@@ -265,15 +272,22 @@ export class LayerStore {
    * moby's `Cleanup` (what dockerd runs at shutdown): finishes interrupted operations (as at
    * open), then the driver's cleanup — for overlay2, unmounting every mount under its home.
    */
-  async cleanup(): Promise<RecoveryReport> {
-    assertUsable(this.s, 'clean up');
-    const report = await recover(this.s);
-    await this.s.driver.cleanup();
-    return report;
+  cleanup(): Promise<RecoveryReport> {
+    return track(this.s, 'clean up', async () => {
+      const report = await recover(this.s);
+      await this.s.driver.cleanup();
+      return report;
+    });
   }
 
-  /** Drops the data-root lock. Mounts stay mounted; handles become unusable. Idempotent. */
+  /**
+   * Closes the store: new calls fail with `layer store is closed`, the changes under way finish
+   * (their failures are theirs to report), then the data-root lock goes. Mounts stay mounted;
+   * handles become unusable. Idempotent.
+   */
   async close(): Promise<void> {
+    this.s.closing = true;
+    while (this.s.inflight.size > 0) await Promise.allSettled([...this.s.inflight]);
     const lock = this.s.lock;
     this.s.lock = undefined;
     lock?.release();
