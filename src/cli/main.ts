@@ -7,11 +7,20 @@ import { Command, CommanderError } from 'commander';
 import { defaultRoot } from './root.js';
 import { errorLine } from './output.js';
 import { packageVersion } from './version.js';
+import { ExitCode } from './store.js';
 import * as info from './commands/info.js';
+import * as layer from './commands/layer.js';
+import * as rw from './commands/rw.js';
 
 interface GlobalOptions {
   root: string;
+  driver?: string;
   json: boolean;
+}
+
+/** Every command below `c`, nested ones included. */
+function allCommands(c: Command): Command[] {
+  return c.commands.flatMap((sub) => [sub, ...allCommands(sub)]);
 }
 
 function buildProgram(): Command {
@@ -19,13 +28,16 @@ function buildProgram(): Command {
     .description("Docker's layer store and the Linux OverlayFS")
     .version(packageVersion(), '-v, --version', 'print the version')
     .option('--root <dir>', 'data root', defaultRoot())
+    .option('-s, --driver <name>', 'storage driver (overlay2, vfs); default: as dockerd chooses')
     .option('--json', 'print machine-readable JSON', false)
     .enablePositionalOptions(false)
     .exitOverride()
     .configureOutput({ outputError: () => undefined });
   const globals = (): GlobalOptions => program.opts<GlobalOptions>();
   info.register(program, globals);
-  for (const c of program.commands) c.exitOverride().configureOutput({ outputError: () => undefined });
+  layer.register(program, globals);
+  rw.register(program, globals);
+  for (const c of allCommands(program)) c.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }
 
@@ -36,8 +48,10 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv, { from: 'user' });
     return 0;
   } catch (e) {
+    if (e instanceof ExitCode) return e.code; // already reported
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0; // --help, --version
+      if (e.code === 'commander.help') return 2; // a group without its verb: the help went to stderr
       process.stderr.write(`strata: ${e.message.replace(/^error: /, '')}\n`);
       return 2;
     }

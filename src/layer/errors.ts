@@ -19,6 +19,7 @@ import { StrataError } from '../errors/index.js';
  * - `STORE_LOCKED`          `data root <dir> is in use by another strata process` (lock: 'fail')
  * - `STORE_READ_ONLY`       `layer store opened read-only: cannot <op>`
  * - `STORE_CLOSED`          `layer store is closed`
+ * - `NO_DATA_ROOT`          `data root <dir> does not exist` (a read-only open never creates one)
  */
 export type LayerStoreErrorCode =
   | 'LAYER_DOES_NOT_EXIST'
@@ -32,7 +33,8 @@ export type LayerStoreErrorCode =
   | 'LAYER_BROKEN'
   | 'STORE_LOCKED'
   | 'STORE_READ_ONLY'
-  | 'STORE_CLOSED';
+  | 'STORE_CLOSED'
+  | 'NO_DATA_ROOT';
 
 export class LayerStoreError extends StrataError {
   declare readonly code: LayerStoreErrorCode;

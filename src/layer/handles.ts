@@ -8,7 +8,7 @@ import type { Change } from '../archive/diff/index.js';
 import { TarReader } from '../archive/tar/index.js';
 import type { Digest } from '../digest/index.js';
 import { LayerStoreError } from './errors.js';
-import { assertUsable, cacheIdOf, totalSize, track, type MountedLayer, type RoLayer, type StoreState } from './state.js';
+import { assertUsable, cacheIdOf, streamWhileMounting, totalSize, track, whileMounting, type MountedLayer, type RoLayer, type StoreState } from './state.js';
 import { layerTarStream } from './tarstream.js';
 
 function checkHeld(s: StoreState, held: boolean): void {
@@ -62,7 +62,8 @@ export class Layer {
    */
   tarStream(opts: { signal?: AbortSignal } = {}): AsyncGenerator<Buffer> {
     checkHeld(this.s, this.held);
-    return layerTarStream(this.s, this.rec, opts.signal);
+    if (this.s.driver.diffGetter) return layerTarStream(this.s, this.rec, opts.signal);
+    return streamWhileMounting(this.s, () => layerTarStream(this.s, this.rec, opts.signal));
   }
 
   /**
@@ -74,7 +75,8 @@ export class Layer {
     let a = this.rec.parent;
     while (a && a.chainId !== ancestor) a = a.parent;
     if (!a) throw new LayerStoreError('NOT_A_PARENT', `layer ID '${ancestor}' is not a parent of the specified layer: cannot provide diff to non-parent`);
-    return this.s.driver.diff(this.rec.cacheId, a.cacheId);
+    const from = a.cacheId;
+    return streamWhileMounting(this.s, () => this.s.driver.diff(this.rec.cacheId, from));
   }
 
   /** The driver's description of the layer (overlay2: LowerDir, UpperDir, WorkDir, MergedDir). */
@@ -120,7 +122,7 @@ export class RWLayer {
    * and returns the root path. A mount another process made is found and shared, not repeated.
    */
   mount(mountLabel?: string): Promise<string> {
-    return track(this.s, undefined, async () => {
+    return track(this.s, 'mount a read-write layer', async () => {
       checkHeld(this.s, this.held);
       return this.s.driver.get(this.rec.mountId, mountLabel);
     });
@@ -128,7 +130,7 @@ export class RWLayer {
 
   /** Balances one `mount`. */
   unmount(): Promise<void> {
-    return track(this.s, undefined, async () => {
+    return track(this.s, 'unmount a read-write layer', async () => {
       checkHeld(this.s, this.held);
       return this.s.driver.put(this.rec.mountId);
     });
@@ -137,19 +139,20 @@ export class RWLayer {
   /** `docker diff`: the changes against the image (the init layer's files are not changes). */
   async changes(): Promise<Change[]> {
     checkHeld(this.s, this.held);
-    return this.s.driver.changes(this.rec.mountId, this.base);
+    return whileMounting(this.s, () => this.s.driver.changes(this.rec.mountId, this.base));
   }
 
   /** `docker commit`'s layer: a tar of the changes (register it to make an image layer). */
   tarStream(): AsyncIterable<Buffer> {
     checkHeld(this.s, this.held);
-    return this.s.driver.diff(this.rec.mountId, this.base);
+    const base = this.base;
+    return streamWhileMounting(this.s, () => this.s.driver.diff(this.rec.mountId, base));
   }
 
   /** Size of the changes (moby `RWLayer.Size()`). */
   async size(): Promise<number> {
     checkHeld(this.s, this.held);
-    return this.s.driver.diffSize(this.rec.mountId, this.base);
+    return whileMounting(this.s, () => this.s.driver.diffSize(this.rec.mountId, this.base));
   }
 
   /** Applies a layer tar onto the RW layer; returns the size the driver measured. */

@@ -12,6 +12,12 @@
  * - Opening waits for the lock by default (the CLI says so on stderr after a moment); `'fail'`
  *   gives `STORE_LOCKED` at once instead.
  *
+ * - Readers that mount (overlay2's naive diff and changes mount both layers; a driver without a
+ *   diff getter mounts to read a layer's files) also take an exclusive OFD lock on the lock
+ *   file's first byte for as long as the mounts live: the driver counts mounts per process, so two
+ *   readers sharing one `merged/` would unmount it under each other. A reader cannot mount or
+ *   unmount for keeps (`STORE_READ_ONLY`): that is a change.
+ *
  * flock locks belong to the open file, so a process killed with SIGKILL drops its lock with its
  * last fd; there is never a stale lock to clean up. The file itself is empty and never removed
  * (removing it would let two processes lock two different inodes). dockerd does not know this
@@ -19,7 +25,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { LOCK_EX, LOCK_SH, LOCK_UN, flock, flockWait, tryFlock } from '../sys/index.js';
+import { F_WRLCK, LOCK_EX, LOCK_SH, LOCK_UN, flock, flockWait, ofdLockWait, ofdUnlock, tryFlock } from '../sys/index.js';
 import { LayerStoreError } from './errors.js';
 
 export const LOCK_FILE = 'strata.lock';
@@ -48,7 +54,7 @@ export class DataRootLock {
     let fd: number;
     try {
       if (mode === 'exclusive') fs.mkdirSync(root, { recursive: true, mode: 0o711 });
-      fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_CREAT, 0o600);
+      fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (mode === 'shared' && (code === 'EROFS' || code === 'EACCES' || code === 'ENOENT')) return new DataRootLock(file, mode, undefined);
@@ -66,6 +72,33 @@ export class DataRootLock {
       throw e;
     }
     return new DataRootLock(file, mode, fd);
+  }
+
+  private mountUsers = 0;
+  private mountLock: Promise<void> | undefined;
+
+  /**
+   * Enters a stretch of mounting and unmounting as the only such reader of the data root (see the
+   * file comment) and returns the function that leaves it; a writer already excludes everyone.
+   * Stretches overlapping in one process share the lock.
+   */
+  async enterMounting(): Promise<() => void> {
+    const fd = this.fd;
+    if (this.mode === 'exclusive' || fd === undefined) return () => undefined;
+    if (this.mountUsers++ === 0) this.mountLock = ofdLockWait(fd, F_WRLCK, 0, 1);
+    let left = false;
+    const leave = () => {
+      if (left) return;
+      left = true;
+      if (--this.mountUsers === 0 && this.fd === fd) ofdUnlock(fd, 0, 1);
+    };
+    try {
+      await this.mountLock;
+    } catch (e) {
+      leave();
+      throw e;
+    }
+    return leave;
   }
 
   /** Drops the lock (closing the file). Idempotent. */

@@ -23,7 +23,7 @@ import { chainId as chainIdOf, hashing, parseDigest, randomCacheId, type Digest 
 import { LayerDbError, type LayerTransaction } from './metadata/index.js';
 import { LayerStoreError, errLayerDoesNotExist } from './errors.js';
 import { MAX_LAYER_DEPTH, cacheIdOf, type RoLayer, type StoreState } from './state.js';
-import { dropHold } from './release.js';
+import { undoHold } from './release.js';
 import type { RegisterOptions } from './types.js';
 import path from 'node:path';
 
@@ -73,7 +73,7 @@ export async function registerLayer(
   try {
     tx = s.db.startTransaction();
   } catch (e) {
-    if (parent) await dropHold(s, parent);
+    if (parent) undoHold(parent);
     throw e;
   }
   const ws = path.basename(tx.dir);
@@ -91,7 +91,7 @@ export async function registerLayer(
       let dataGone = !created;
       if (created) dataGone = await s.driver.remove(cacheId).then(() => true, () => false);
       if (dataGone) await tx.cancel();
-      if (parent) await dropHold(s, parent);
+      if (parent) undoHold(parent);
     }
     s.activeWriteSets.delete(ws);
   }

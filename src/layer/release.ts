@@ -45,3 +45,13 @@ export async function dropHold(s: StoreState, l: RoLayer): Promise<LayerMetadata
   }
   return deleted;
 }
+
+/**
+ * Gives back a hold an operation took and did not keep (a failed or deduplicated register, a
+ * failed RW-layer creation): the count goes back to what it was and nothing is deleted, even a
+ * layer nothing else holds — the failed operation must leave the store as it found it.
+ */
+export function undoHold(l: RoLayer): void {
+  if (l.refCount <= 0) throw new Error(`layer not retained: ${l.chainId} has no holder to undo`);
+  l.refCount--;
+}

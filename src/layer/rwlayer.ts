@@ -19,7 +19,7 @@ import { checkMountName } from './metadata/index.js';
 import { LayerStoreError, errMountDoesNotExist } from './errors.js';
 import { cacheIdOf, type MountedLayer, type StoreState } from './state.js';
 import { holdParent } from './register.js';
-import { dropHold } from './release.js';
+import { dropHold, undoHold } from './release.js';
 import type { CreateRWLayerOptions, LayerMetadata } from './types.js';
 
 export async function createRWLayer(s: StoreState, name: string, parentId: Digest | undefined, opts: CreateRWLayerOptions = {}): Promise<MountedLayer> {
@@ -37,7 +37,7 @@ export async function createRWLayer(s: StoreState, name: string, parentId: Diges
     tx = s.db.startMount(name, { mountId, ...(initId ? { initId } : {}), ...(parent ? { parent: parent.chainId } : {}) });
   } catch (e) {
     s.pendingMounts.delete(name);
-    if (parent) await dropHold(s, parent);
+    if (parent) undoHold(parent);
     throw e;
   }
   const ws = path.basename(tx.dir);
@@ -68,7 +68,7 @@ export async function createRWLayer(s: StoreState, name: string, parentId: Diges
       let dataGone = true;
       for (const id of created.reverse()) dataGone = (await s.driver.remove(id).then(() => true, () => false)) && dataGone;
       if (dataGone) tx.cancel(); // else the write-set stays: it names what recovery must remove
-      if (parent) await dropHold(s, parent);
+      if (parent) undoHold(parent);
     }
     s.activeWriteSets.delete(ws);
   }

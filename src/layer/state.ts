@@ -95,3 +95,23 @@ export function track<T>(s: StoreState, op: string | undefined, f: () => Promise
   p.then(done, done);
   return p;
 }
+
+/** Runs `f` (which mounts and unmounts through the driver) inside the lock's mounting stretch. */
+export async function whileMounting<T>(s: StoreState, f: () => Promise<T>): Promise<T> {
+  const leave = s.lock ? await s.lock.enterMounting() : () => undefined;
+  try {
+    return await f();
+  } finally {
+    leave();
+  }
+}
+
+/** `whileMounting` for a stream: the stretch lasts until the stream ends or is abandoned. */
+export async function* streamWhileMounting<T>(s: StoreState, f: () => AsyncIterable<T>): AsyncGenerator<T> {
+  const leave = s.lock ? await s.lock.enterMounting() : () => undefined;
+  try {
+    yield* f();
+  } finally {
+    leave();
+  }
+}

@@ -2,6 +2,7 @@
  * `LayerStore`: moby's `layerStore` — read-only layers by ChainID with reference counts, RW layers
  * by name, over one graph driver and its layerdb. See index.ts for the lifecycle.
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { parseDigest, type Digest } from '../digest/index.js';
 import { openDriver, type Driver } from '../driver/index.js';
@@ -62,6 +63,8 @@ function infoOf(l: RoLayer): LayerInfo {
 export async function openLayerStore(opts: OpenLayerStoreOptions): Promise<LayerStore> {
   const root = path.resolve(opts.root);
   const readOnly = opts.readOnly === true;
+  // Starting a driver makes its directories: a reader must not make a data root.
+  if (readOnly && !fs.existsSync(root)) throw new LayerStoreError('NO_DATA_ROOT', `data root ${root} does not exist`);
   const lock = await DataRootLock.acquire(root, readOnly ? 'shared' : 'exclusive', opts);
   try {
     const driver =

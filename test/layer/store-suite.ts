@@ -13,6 +13,7 @@
  * still open, unmounts anything left below the root and removes it.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -731,6 +732,55 @@ export function runStoreSuite(d: StoreSuiteDriver): void {
       assert.deepEqual(store.layer(base.chainId).references, { children: 1, mounts: 0, handles: 0 });
       assert.equal((await store.remove(other.chainId)).length, 2);
       env.assertEmpty(store);
+    });
+
+    it('a failed register or createRWLayer on an unheld parent leaves the parent (it undoes its hold, deletes nothing)', async () => {
+      const env = new Env();
+      let store = await env.open();
+      const base = await register(store, { base: 'base' });
+      await store.close();
+      store = await env.open(); // now nothing holds base: no handle, no child, no RW layer
+      assert.deepEqual(store.layer(base.chainId).references, { children: 0, mounts: 0, handles: 0 });
+      await assert.rejects(store.register(stream(Buffer.from('not a tar at all')), base.chainId));
+      await assert.rejects(
+        store.createRWLayer('c', base.chainId, {
+          init: () => {
+            throw new Error('init failed');
+          },
+        }),
+        /init failed/,
+      );
+      const dup = await register(store, { base: 'base' }); // deduplicated: its hold is undone too
+      assert.equal(dup.chainId, base.chainId);
+      assert.deepEqual(store.layers().map((l) => [l.chainId, l.references]), [[base.chainId, { children: 0, mounts: 0, handles: 1 }]]);
+      assert.deepEqual(env.driverIds(), [base.cacheId]);
+    });
+
+    it('read-only stores in two processes diffing one RW layer at once both get the right changes', async () => {
+      const env = new Env();
+      const store = await env.open();
+      const base = await register(store, { 'etc/os': 'strata' });
+      const rw = await store.createRWLayer('c1', base.chainId, { init: dockerInit() });
+      const root = await rw.mount();
+      for (let i = 0; i < 300; i++) fs.writeFileSync(path.join(root, `f${i}`), `${i}`);
+      await rw.unmount();
+      await store.close();
+      const script = `
+        import { openLayerStore } from ${JSON.stringify(path.resolve('src/layer/index.ts'))};
+        const s = await openLayerStore({ root: ${JSON.stringify(env.root)}, driver: ${JSON.stringify(d.name)}, readOnly: true });
+        let n = 0;
+        for (let i = 0; i < 3; i++) n += (await s.getRWLayer('c1').changes()).length;
+        await s.close();
+        console.log(n);`;
+      const run = () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+          let out = '';
+          child.stdout.on('data', (b) => (out += b));
+          child.on('error', reject);
+          child.on('close', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`child exited ${code}`))));
+        });
+      assert.deepEqual(await Promise.all([run(), run(), run()]), ['900', '900', '900']);
     });
 
     it('a closed store refuses everything with STORE_CLOSED', async () => {
