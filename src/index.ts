@@ -14,4 +14,5 @@ export * from './digest/index.js';
 export * from './driver/index.js';
 export * from './errors/index.js';
 export * from './layer/index.js';
+export * from './image/index.js';
 export * as sys from './sys/index.js';

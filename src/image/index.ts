@@ -1,0 +1,28 @@
+/**
+ * The image store: what turns a stack of layers into a named image, in Docker's files.
+ *
+ *   image/overlay2/
+ *   ├── imagedb/content/sha256/<id>        the config JSON; its SHA-256 is the image ID (imagedb/)
+ *   ├── imagedb/metadata/sha256/<id>/      parent, lastUpdated
+ *   ├── repositories.json                  names → image IDs (references.ts, reference/)
+ *   └── layerdb/                           the layers the configs' rootfs.diff_ids name (src/layer)
+ *
+ * How the pieces meet, for an image whose layers are already registered:
+ *
+ *   const bytes = fs.readFileSync('config.json');
+ *   const config = parseNewImageConfig(bytes);            // rootfs and history checked as moby does
+ *   const top = topChainIdOf(config);                     // ChainID of rootfs.diff_ids: the layer to hold
+ *   const id = ImageDb.open(imageDbPath(root, 'overlay2')).set(bytes);   // sha256:… = imageId(bytes)
+ *   const refs = openReferenceStore(repositoriesJsonPath(root, 'overlay2'));
+ *   refs.addTag(parseNormalizedNamed('app:1'), id, true); // {"Repositories":{"app":{"app:1":"sha256:…"}}}
+ *   v1Layers(config)                                      // `docker save`'s <v1id>/ dirs and json files
+ *
+ * Every file is written as dockerd writes it (bytes, modes, key order) and read as it reads it;
+ * each module's tests compare with dockerd 20.10. The store that ties them to the layer store
+ * (load, save, tag, rmi) builds on these.
+ */
+export * from './imagedb/index.js';
+export * from './reference/index.js';
+export * from './references.js';
+export * from './config.js';
+export * from './v1.js';
