@@ -232,11 +232,8 @@ export function newHistoryEntry(init: Partial<HistoryEntry> = {}): HistoryEntry 
   return { created: GO_ZERO_TIME, author: '', created_by: '', comment: '', empty_layer: false, ...init };
 }
 
-/**
- * An image config with Go's zero values for everything not in `init` (`rootfs` defaults to
- * `{type: 'layers', diff_ids: []}`, as `image.NewRootFS()`).
- */
-export function newImageConfig(init: Partial<ImageConfig> = {}): ImageConfig {
+/** A V1Image with Go's zero values for everything not in `init`. */
+export function newV1Image(init: Partial<V1Image> = {}): V1Image {
   return {
     id: '',
     parent: '',
@@ -251,6 +248,17 @@ export function newImageConfig(init: Partial<ImageConfig> = {}): ImageConfig {
     variant: '',
     os: '',
     Size: 0,
+    ...init,
+  };
+}
+
+/**
+ * An image config with Go's zero values for everything not in `init` (`rootfs` defaults to
+ * `{type: 'layers', diff_ids: []}`, as `image.NewRootFS()`).
+ */
+export function newImageConfig(init: Partial<ImageConfig> = {}): ImageConfig {
+  return {
+    ...newV1Image(),
     rootfs: { type: 'layers', diff_ids: [] },
     history: [],
     'os.version': '',

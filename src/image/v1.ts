@@ -38,7 +38,7 @@
 import { type Digest, chainIds, digestHex, sha256Of } from '../digest/index.js';
 import { StrataError } from '../errors/index.js';
 import { goJsonString } from '../archive/gostrings.js';
-import { type ImageConfig, type V1Image, diffIdsOf, marshalSortedMembers, marshalV1Image, newContainerConfig, v1ImageMembers, v1ImageOf } from './config.js';
+import { type ImageConfig, type V1Image, diffIdsOf, marshalSortedMembers, marshalV1Image, newV1Image, v1ImageMembers, v1ImageOf } from './config.js';
 import { goUnixEpochLocal } from './imagedb/gotime.js';
 
 /** One layer of a saved image, as `docker save` lays it out. */
@@ -76,25 +76,6 @@ export function createV1Id(v1: V1Image, layerId: string, parent?: Digest): Diges
   return sha256Of(marshalSortedMembers(members));
 }
 
-/** An empty V1Image created at `created` (save's placeholder for layers below the top). */
-function placeholder(created: string): V1Image {
-  return {
-    id: '',
-    parent: '',
-    comment: '',
-    created,
-    container: '',
-    container_config: newContainerConfig(),
-    docker_version: '',
-    author: '',
-    config: null,
-    architecture: '',
-    variant: '',
-    os: '',
-    Size: 0,
-  };
-}
-
 /**
  * The V1 ID and `json` file of every layer of `img`, bottom first, exactly as `docker save`
  * (20.10) makes them. An image without layers throws `IMAGE_EMPTY_EXPORT`
@@ -108,7 +89,7 @@ export function v1Layers(img: ImageConfig, opts: V1Options = {}): V1Layer[] {
   const out: V1Layer[] = [];
   let parent: Digest | undefined;
   for (let i = 0; i < diffIds.length; i++) {
-    const v1: V1Image = i === diffIds.length - 1 ? v1ImageOf(img) : placeholder(epoch);
+    const v1: V1Image = i === diffIds.length - 1 ? v1ImageOf(img) : newV1Image({ created: epoch });
     const id = createV1Id(v1, chains[i]!, parent);
     const file: V1Image = { ...v1, id: digestHex(id), parent: parent ? digestHex(parent) : '', os: img.os };
     out.push({

@@ -11,26 +11,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { strata, type CliResult } from '../helpers/cli.js';
-import { sh, tempDir } from '../helpers/tmp.js';
+import { makeTar, sh, tempDir } from '../helpers/tmp.js';
 import { humanSize } from '../../src/cli/store.js';
 import { dockerInit, openLayerStore, type LayerStore } from '../../src/layer/index.js';
 
 const CLI_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'cli-entry.ts');
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
-
-/** A tar of `files` (path → content; a path ending in `/` is a directory) made by GNU tar, deterministic. */
-function makeTar(files: Record<string, string | Buffer>): Buffer {
-  const dir = tempDir('strata-tar-');
-  for (const [rel, content] of Object.entries(files)) {
-    const p = path.join(dir, rel);
-    if (rel.endsWith('/')) fs.mkdirSync(p, { recursive: true });
-    else {
-      fs.mkdirSync(path.dirname(p), { recursive: true });
-      fs.writeFileSync(p, content);
-    }
-  }
-  return sh('tar', ['-C', dir, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1700000000', '-cf', '-', '.']);
-}
 
 interface LayerJson {
   chainId: string;

@@ -30,3 +30,17 @@ export function sh(cmd: string, args: string[], opts: { cwd?: string; input?: Bu
 export function* chunked(buf: Buffer, size: number): Generator<Buffer> {
   for (let i = 0; i < buf.length; i += size) yield buf.subarray(i, Math.min(buf.length, i + size));
 }
+
+/** A tar of `files` (path → content; a path ending in `/` is a directory) made by GNU tar, deterministic. */
+export function makeTar(files: Record<string, string | Buffer>): Buffer {
+  const dir = tempDir('strata-tar-');
+  for (const [rel, content] of Object.entries(files)) {
+    const p = path.join(dir, rel);
+    if (rel.endsWith('/')) fs.mkdirSync(p, { recursive: true });
+    else {
+      fs.mkdirSync(path.dirname(p), { recursive: true });
+      fs.writeFileSync(p, content);
+    }
+  }
+  return sh('tar', ['-C', dir, '--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@1700000000', '-cf', '-', '.']);
+}
