@@ -534,3 +534,21 @@ test('intents and referencedDriverIds: write-sets name their driver IDs; every l
   await tx.cancel();
   await empty.cancel();
 });
+
+test('a value set again unchanged is not rewritten: the early cache-id (the record of the driver layer) is never truncated', async () => {
+  const db = new MetadataStore(tempDir('strata-md-'));
+  const tx = db.startTransaction();
+  const cacheId = randomCacheId();
+  tx.setCacheId(cacheId);
+  tx.sync();
+  const file = path.join(tx.dir, 'cache-id');
+  const ino = fs.statSync(file).ino;
+  fs.chmodSync(file, 0o400); // a rewrite (O_TRUNC) would still succeed as root; the content shows whether it ran
+  fs.writeFileSync(file, cacheId); // same bytes, new mtime
+  const mtime = fs.statSync(file).mtimeMs;
+  await new Promise((r) => setTimeout(r, 20));
+  tx.setLayer({ diffId: d('x'), size: 1, cacheId });
+  assert.equal(fs.statSync(file).mtimeMs, mtime, 'cache-id was rewritten');
+  assert.equal(fs.statSync(file).ino, ino);
+  await tx.cancel();
+});

@@ -69,7 +69,7 @@ export class LayerTransaction {
   readonly dir: string;
   private readonly layout: Layout;
   private state: 'open' | 'committed' | 'cancelled' = 'open';
-  private readonly written = new Set<string>();
+  private readonly written = new Map<string, string>();
   private packer: TxPacker | undefined;
 
   /** @internal use `MetadataStore.startTransaction`. */
@@ -84,8 +84,11 @@ export class LayerTransaction {
 
   private write(file: string, data: string): void {
     this.assertOpen();
+    // The same value again is not rewritten: a rewrite truncates first, and a crash right there
+    // would leave an empty `cache-id` — losing the write-set's record of its driver layer.
+    if (this.written.get(file) === data) return;
     writeFileSynced(path.join(this.dir, file), data);
-    this.written.add(file);
+    this.written.set(file, data);
   }
 
   private assertOpen(): void {
