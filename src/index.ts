@@ -6,6 +6,9 @@
  *   driver/   graph drivers (overlay2, vfs), their contract and moby's selection
  *   sys/      the syscalls Node lacks (mount, xattrs, mknod, renameat2, locks, ...)
  *   errors/   StrataError: a stable code and a one-line message
+ *   layer/    the layer store: layers by ChainID, RW layers, reference counts, crash recovery
+ *   image/    the image store: configs, references, docker-save and OCI archive formats
+ *   engine/   the verbs: load, save, create, commit, rmi, prune, fsck, export
  *
  * See README.md for a worked example.
  */
@@ -15,4 +18,5 @@ export * from './driver/index.js';
 export * from './errors/index.js';
 export * from './layer/index.js';
 export * from './image/index.js';
+export * from './engine/index.js';
 export * as sys from './sys/index.js';

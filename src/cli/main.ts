@@ -11,6 +11,9 @@ import { ExitCode } from './store.js';
 import * as info from './commands/info.js';
 import * as layer from './commands/layer.js';
 import * as rw from './commands/rw.js';
+import * as image from './commands/image.js';
+import * as container from './commands/container.js';
+import * as system from './commands/system.js';
 
 interface GlobalOptions {
   root: string;
@@ -37,6 +40,9 @@ function buildProgram(): Command {
   info.register(program, globals);
   layer.register(program, globals);
   rw.register(program, globals);
+  image.register(program, globals);
+  container.register(program, globals);
+  system.register(program, globals);
   for (const c of allCommands(program)) c.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -197,6 +197,40 @@ export async function writeFileAtomic(file: string, chunks: AsyncIterable<Uint8A
   }
 }
 
+/** Refuses to write `what` (binary) to a terminal: when `output` is stdout and stdout is a TTY. */
+export function refuseTerminal(output: string | undefined, what: string): void {
+  if ((output === undefined || output === '-') && process.stdout.isTTY) {
+    throw new StrataError('OUTPUT_IS_TERMINAL', `refusing to write ${what} to a terminal: redirect stdout or use -o FILE`);
+  }
+}
+
+/** Writes `chunks` to stdout (`output` absent or `-`) or atomically to the file `output`. */
+export async function writeOutput(output: string | undefined, chunks: AsyncIterable<Uint8Array>): Promise<void> {
+  if (output === undefined || output === '-') await writeAll(process.stdout, chunks);
+  else await writeFileAtomic(output, chunks);
+}
+
+/**
+ * Runs `fn` with a signal that SIGINT/SIGTERM abort; an interrupted run prints one line and exits
+ * 130, as a shell reports a SIGINT, after `fn` has cleaned up.
+ */
+export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => ac.abort(new StrataError('INTERRUPTED', `interrupted by ${sig}`));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await fn(ac.signal);
+  } catch (e) {
+    if (!ac.signal.aborted) throw e;
+    process.stderr.write(`strata: ${(ac.signal.reason as Error).message}\n`);
+    throw new ExitCode(130);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
 /** `open <file>: no such file or directory`, Go style, for a file a user named. */
 export function fileError(op: string, file: string, e: unknown): StrataError {
   const err = e as NodeJS.ErrnoException;

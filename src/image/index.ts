@@ -26,3 +26,4 @@ export * from './reference/index.js';
 export * from './references.js';
 export * from './config.js';
 export * from './v1.js';
+export * from './store.js';

@@ -96,3 +96,6 @@ export { recordTarSplit, TRAILING_SEGMENT } from './disassemble.js';
 //   rootFileGetter(root) — files under a directory, by raw name bytes, never outside it
 //     (TARSPLIT_BREAKOUT for `..` climbing out, a symlinked dir leading out, or a symlink file).
 export { assembleTar, assembleEntries, rootFileGetter, type FileGetter, type FileSource, type AssembleOptions, type RootGetterOptions } from './assemble.js';
+
+// Sizing: tarSizeOf(tarSplit) — the length of the reassembled tar (Segment payloads + File sizes), from the tar-split alone.
+export { tarSizeOf } from './size.js';

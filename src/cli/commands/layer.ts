@@ -21,12 +21,13 @@ import {
   ExitCode,
   fileError,
   humanSize,
+  interruptible,
+  refuseTerminal,
   resolveLayerId,
   shortId,
   warnProblems,
   withLayerStore,
-  writeAll,
-  writeFileAtomic,
+  writeOutput,
 } from '../store.js';
 
 export interface LayerGlobals {
@@ -205,22 +206,7 @@ export function renderTree(tree: Tree): string {
 
 async function exportLayer(store: LayerStore, ref: string, output: string | undefined): Promise<void> {
   const layer = store.get(resolveLayerId(store, ref)); // read-only stores give handles; closing drops them
-  const ac = new AbortController();
-  const onSignal = (sig: NodeJS.Signals) => ac.abort(new StrataError('INTERRUPTED', `interrupted by ${sig}`));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  try {
-    const chunks = layer.tarStream({ signal: ac.signal });
-    if (output === undefined || output === '-') await writeAll(process.stdout, chunks);
-    else await writeFileAtomic(output, chunks);
-  } catch (e) {
-    if (!ac.signal.aborted) throw e;
-    process.stderr.write(`${errorLine(ac.signal.reason)}\n`);
-    throw new ExitCode(130); // as a shell reports a SIGINT
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-  }
+  await interruptible((signal) => writeOutput(output, layer.tarStream({ signal })));
 }
 
 // ---- registration -------------------------------------------------------------------------------
@@ -298,9 +284,7 @@ export function register(program: Command, globals: () => LayerGlobals): void {
     .argument('<ID>', 'ChainID or unique prefix')
     .option('-o, --output <FILE>', 'write to FILE (atomically) instead of stdout')
     .action(async (ref: string, opts: { output?: string }) => {
-      if ((opts.output === undefined || opts.output === '-') && process.stdout.isTTY) {
-        throw new StrataError('OUTPUT_IS_TERMINAL', 'refusing to write a tar to a terminal: redirect stdout or use -o FILE');
-      }
+      refuseTerminal(opts.output, 'a tar');
       await withLayerStore(store(true), (s) => exportLayer(s, ref, opts.output));
     });
 }

@@ -1,0 +1,152 @@
+/**
+ * `strata load`: images from a `docker save` archive or an OCI image layout into the data root.
+ *
+ *   const result = await loadImages(engine, '/tmp/app.tar', { onProgress });
+ *   result.images     // [{ id: 'sha256:…', tags: ['app:1'] }]
+ *   result.messages   // ['Loaded image: app:1'] — what `docker load` prints
+ *
+ * Three phases, so that a bad archive leaves the data root as it was:
+ * 1. plan (plan.ts): every JSON file read and checked, every member found — no layer data read.
+ * 2. register every layer of every image, in order, streamed from the archive and decompressed
+ *    on the way (gzip, zstd, …); a layer whose ChainID is already there is not read at all. Each
+ *    result is checked: its DiffID against the config, an OCI blob's digest and size against its
+ *    descriptor. Any failure releases every layer this load registered — nothing is left.
+ * 3. create the images (each now holds its top layer) and set their tags, as dockerd does
+ *    (a tag that named another image moves, with dockerd's "renaming the old one" line).
+ *
+ * Memory stays bounded whatever the archive's size: the archive is read in place when it is a
+ * seekable tar or a directory, and only stdin or a compressed archive is spooled to disk first
+ * (into `<root>/tmp`, removed at the end) — see image/archive/source.ts.
+ */
+import { decompress } from '../../archive/compression.js';
+import { chainIds, hashing, type Digest } from '../../digest/index.js';
+import { StrataError } from '../../errors/index.js';
+import { openArchive, type ArchiveSource } from '../../image/archive/source.js';
+import type { Layer } from '../../layer/index.js';
+import { hostPlatform, type Platform } from '../platform.js';
+import type { Engine } from '../engine.js';
+import { planLoad, type LoadItem, type LoadLayer } from './plan.js';
+
+export interface LoadOptions {
+  /** For an OCI index with several platforms. Default: the host's. */
+  platform?: Platform;
+  signal?: AbortSignal;
+  /** Bytes of layer data read so far, of `total` (the archive members' sizes). */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface LoadedImage {
+  id: Digest;
+  /** Familiar names, e.g. `app:1`. */
+  tags: string[];
+}
+
+export interface LoadResult {
+  images: LoadedImage[];
+  /** The lines `docker load` prints. */
+  messages: string[];
+}
+
+/** Loads every image of the archive at `input` (a path: tar, compressed tar or layout dir; or a stream). */
+export async function loadImages(engine: Engine, input: string | NodeJS.ReadableStream, opts: LoadOptions = {}): Promise<LoadResult> {
+  const src = await openArchive(input, { spoolDir: engine.tmpDir, ...(opts.signal ? { signal: opts.signal } : {}) });
+  try {
+    const items = await planLoad(src, opts.platform ?? hostPlatform());
+    const held = await registerAll(engine, src, items, opts);
+    try {
+      return await createImages(engine, items);
+    } finally {
+      for (const l of held) await engine.layers.release(l);
+    }
+  } finally {
+    await src.close();
+  }
+}
+
+/** Phase 2: every layer of every item, as handles (released by the caller, or here on failure). */
+async function registerAll(engine: Engine, src: ArchiveSource, items: LoadItem[], opts: LoadOptions): Promise<Layer[]> {
+  const total = items.flatMap((i) => i.layers).reduce((n, l) => n + src.size(l.name), 0);
+  let done = 0;
+  const held: Layer[] = [];
+  try {
+    for (const item of items) {
+      const chains = chainIds(item.layers.map((l) => l.diffId));
+      for (let i = 0; i < item.layers.length; i++) {
+        const layer = item.layers[i]!;
+        if (engine.layers.has(chains[i]!)) {
+          done += src.size(layer.name);
+          opts.onProgress?.(done, total);
+          continue;
+        }
+        held.push(await registerLayer(engine, src, layer, i, chains[i - 1], opts, (n) => opts.onProgress?.(done + n, total)));
+        done += src.size(layer.name);
+      }
+    }
+    return held;
+  } catch (e) {
+    for (const l of held.reverse()) await engine.layers.release(l).catch(() => undefined);
+    throw e;
+  }
+}
+
+async function registerLayer(
+  engine: Engine,
+  src: ArchiveSource,
+  layer: LoadLayer,
+  index: number,
+  parent: Digest | undefined,
+  opts: LoadOptions,
+  progress: (bytes: number) => void,
+): Promise<Layer> {
+  let blob: { digest: Digest; size: number } | undefined;
+  let read = 0;
+  async function* counted(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const c of chunks) {
+      read += c.length;
+      progress(read);
+      yield c;
+    }
+  }
+  const raw = hashing(counted(src.open(layer.name, opts.signal ? { signal: opts.signal } : {})), (digest, size) => (blob = { digest, size }));
+  const registered = await engine.layers.register(decompress(raw, opts.signal ? { signal: opts.signal } : {}), parent, opts.signal ? { signal: opts.signal } : {});
+  const problem = checkLayer(layer, index, registered, blob);
+  if (problem) {
+    await engine.layers.release(registered);
+    throw problem;
+  }
+  return registered;
+}
+
+function checkLayer(layer: LoadLayer, index: number, got: Layer, blob: { digest: Digest; size: number } | undefined): StrataError | undefined {
+  if (layer.blob && blob && blob.digest !== layer.blob.digest) {
+    return new StrataError('DIGEST_MISMATCH', `blob ${layer.blob.digest} (layer ${index}): digest mismatch: the blob hashes to ${blob.digest}`);
+  }
+  if (layer.blob && blob && blob.size !== layer.blob.size) {
+    return new StrataError('SIZE_MISMATCH', `blob ${layer.blob.digest} (layer ${index}): size mismatch: expected ${layer.blob.size} bytes, got ${blob.size}`);
+  }
+  if (got.diffId !== layer.diffId) {
+    return new StrataError('DIFFID_MISMATCH', `invalid diffID for layer ${index}: expected "${layer.diffId}", got "${got.diffId}"`);
+  }
+  return undefined;
+}
+
+/** Phase 3: the images and their tags, with dockerd's messages. */
+async function createImages(engine: Engine, items: LoadItem[]): Promise<LoadResult> {
+  const result: LoadResult = { images: [], messages: [] };
+  for (const item of items) {
+    const id = await engine.images.create(item.configBytes);
+    const tags: string[] = [];
+    for (const ref of item.tags) {
+      const prev = engine.images.references.get(ref);
+      if (prev !== undefined && prev !== id) {
+        result.messages.push(`The image ${ref.familiarString()} already exists, renaming the old one with ID ${prev} to empty string`);
+      }
+      engine.images.references.addTag(ref, id, true);
+      tags.push(ref.familiarString());
+      result.messages.push(`Loaded image: ${ref.familiarString()}`);
+    }
+    if (tags.length === 0) result.messages.push(`Loaded image ID: ${id}`);
+    result.images.push({ id, tags });
+  }
+  return result;
+}
