@@ -21,7 +21,7 @@ const rootArgs = process.env.STRATA_ROOT ? ['--root', process.env.STRATA_ROOT] :
 
 /** Runs `strata ...args`, echoing it; returns stdout. Stops the job on failure. */
 function strata(...args: string[]): string {
-  process.stdout.write(`\n$ strata ${args.join(' ')}\n`);
+  process.stdout.write(`\n$ strata ${args.map((a) => (/^[\w./:@=-]+$/.test(a) ? a : `'${a}'`)).join(' ')}\n`);
   const r = spawnSync(process.execPath, [path.join(repo, 'bin', 'strata.js'), ...rootArgs, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
   process.stdout.write(r.stdout);
   if (r.status !== 0) {

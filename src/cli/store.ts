@@ -24,7 +24,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Writable } from 'node:stream';
-import { StrataError } from '../errors/index.js';
+import { StrataError, fileError } from '../errors/index.js';
 import { openLayerStore as openStore, type LayerStore } from '../layer/index.js';
 import type { Digest } from '../digest/index.js';
 
@@ -229,11 +229,4 @@ export async function interruptible<T>(fn: (signal: AbortSignal) => Promise<T>):
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-/** `open <file>: no such file or directory`, Go style, for a file a user named. */
-export function fileError(op: string, file: string, e: unknown): StrataError {
-  const err = e as NodeJS.ErrnoException;
-  const text = err.code ? err.message.replace(new RegExp(`^${err.code}: `), '').replace(/, \w+ '.*'$/s, '') : String(e);
-  return new StrataError(err.code ?? 'IO', `${op} ${file}: ${text}`, { cause: e });
 }

@@ -24,3 +24,13 @@ export class StrataError extends Error {
 export function isStrataError(e: unknown, code?: string): e is StrataError {
   return e instanceof StrataError && (code === undefined || e.code === code);
 }
+
+/**
+ * A Node file error as one line, Go style: `open <file>: no such file or directory`, keeping the
+ * errno code (`ENOENT`) as the StrataError's code.
+ */
+export function fileError(op: string, file: string, e: unknown): StrataError {
+  const err = e as NodeJS.ErrnoException;
+  const text = err.code ? err.message.replace(new RegExp(`^${err.code}: `), '').replace(/, \w+ '.*'$/s, '') : String(e);
+  return new StrataError(err.code ?? 'IO', `${op} ${file}: ${text}`, { cause: e });
+}

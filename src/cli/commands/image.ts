@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import type { Command } from 'commander';
 import { chainIds } from '../../digest/index.js';
-import { StrataError } from '../../errors/index.js';
+import { StrataError, fileError } from '../../errors/index.js';
 import { diffIdsOf } from '../../image/config.js';
 import type { ImageRecord } from '../../image/store.js';
 import { parseNormalizedNamed } from '../../image/reference/index.js';
@@ -26,7 +26,7 @@ import { saveImages, saveSelection } from '../../engine/save.js';
 import type { Engine } from '../../engine/engine.js';
 import { emit, errorLine, table } from '../output.js';
 import { progressBar } from '../progress.js';
-import { ExitCode, fileError, humanSize, interruptible, refuseTerminal, shortId, writeOutput } from '../store.js';
+import { ExitCode, humanSize, interruptible, refuseTerminal, shortId, writeOutput } from '../store.js';
 import { withEngineFor, timeAgo, type Globals } from '../engine.js';
 
 /** What `images --json` gives per image. */

@@ -14,12 +14,11 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { decompress } from '../../archive/compression.js';
 import type { Digest } from '../../digest/index.js';
-import { StrataError } from '../../errors/index.js';
+import { StrataError, fileError } from '../../errors/index.js';
 import type { LayerInfo, LayerMetadata, LayerStore, MountInfo } from '../../layer/index.js';
 import { emit, errorLine, table } from '../output.js';
 import {
   ExitCode,
-  fileError,
   humanSize,
   interruptible,
   refuseTerminal,

@@ -7,7 +7,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileError, readRange } from './io.js';
+import { readRange } from './io.js';
+import { fileError } from '../../errors/index.js';
 import { normalizeName } from './members.js';
 import type { Backend } from './source.js';
 

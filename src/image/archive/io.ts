@@ -3,7 +3,6 @@
  * Node's file errors as one line.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { StrataError } from '../../errors/index.js';
 import { archiveError } from './members.js';
 
 /** open() reads at most this much at a time. */
@@ -45,14 +44,4 @@ export async function readAt(fh: FileHandle, position: number, length: number): 
     got += bytesRead;
   }
   return got === length ? buf : buf.subarray(0, got);
-}
-
-/**
- * A Node file error as one line, `<op> <file>: no such file or directory`, keeping the errno code
- * (the same text as the CLI's fileError; src/image does not import src/cli).
- */
-export function fileError(op: string, file: string, e: unknown): StrataError {
-  const err = e as NodeJS.ErrnoException;
-  const text = err.code ? err.message.replace(new RegExp(`^${err.code}: `), '').replace(/, \w+ '.*'$/s, '') : String(e);
-  return new StrataError(err.code ?? 'IO', `${op} ${file}: ${text}`, { cause: e });
 }
