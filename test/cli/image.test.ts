@@ -186,6 +186,8 @@ describe('strata image verbs', () => {
     assert.equal(bad.status, 1, `fsck of a damaged root exits 1: ${bad.stdout}${bad.stderr}`);
     assert.match(bad.stdout, new RegExp(`damaged layer ${top.chainId}: .*needed by image ${img!.id.slice(7, 19)}`));
     fs.writeFileSync(path.join(root, 'overlay2', top.cacheId, 'diff/srv/index.html'), '<h1>v1</h1>\n');
+    // `layer rm` will not delete a layer an image needs.
+    fails(['--root', root, 'layer', 'rm', top.chainId], new RegExp(`^strata: layer ${top.chainId} is in use: the top layer of image ${img!.id.slice(7, 19)}$`));
 
     // The last tag removed: image and its layers deleted.
     const out = ok(['--root', root, 'rmi', 'demo/web:v1']).stdout.split('\n').filter(Boolean);

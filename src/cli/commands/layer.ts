@@ -17,6 +17,7 @@ import type { Digest } from '../../digest/index.js';
 import { StrataError, fileError } from '../../errors/index.js';
 import type { LayerInfo, LayerMetadata, LayerStore, MountInfo } from '../../layer/index.js';
 import { emit, errorLine, table } from '../output.js';
+import { withEngineFor } from '../engine.js';
 import {
   ExitCode,
   humanSize,
@@ -107,7 +108,8 @@ async function add(store: LayerStore, input: NodeJS.ReadableStream, parentRef: s
 
 // ---- rm -----------------------------------------------------------------------------------------
 
-async function remove(store: LayerStore, refs: string[], json: boolean): Promise<{ deleted: LayerMetadata[]; failed: boolean }> {
+/** `imageOf`: the image whose top layer each ChainID is — those layers are in use by it. */
+async function remove(store: LayerStore, refs: string[], json: boolean, imageOf: Map<string, string>): Promise<{ deleted: LayerMetadata[]; failed: boolean }> {
   let failed = false;
   const fail = (e: unknown) => {
     process.stderr.write(`${errorLine(e)}\n`);
@@ -130,6 +132,8 @@ async function remove(store: LayerStore, refs: string[], json: boolean): Promise
   for (const id of ids) {
     if (gone.has(id)) continue;
     try {
+      const image = imageOf.get(id);
+      if (image) throw new StrataError('LAYER_IN_USE', `layer ${id} is in use: the top layer of image ${shortId(image)}`);
       for (const d of await store.remove(id)) {
         gone.add(d.chainId);
         deleted.push(d);
@@ -259,9 +263,11 @@ export function register(program: Command, globals: () => LayerGlobals): void {
     .description('remove layers nothing holds, and the ancestors this leaves unheld')
     .argument('<ID...>', 'ChainIDs or unique prefixes')
     .action((refs: string[]) =>
-      withLayerStore(store(false), async (s) => {
+      // With the images loaded: each holds its top layer, so a layer an image needs is in use.
+      withEngineFor(globals(), false, async (engine) => {
         const g = globals();
-        const { deleted, failed } = await remove(s, refs, g.json);
+        const tops = new Map(engine.images.images().flatMap((i) => (i.topChainId ? [[i.topChainId as string, i.id as string] as const] : [])));
+        const { deleted, failed } = await remove(engine.layers, refs, g.json, tops);
         if (g.json) process.stdout.write(`${JSON.stringify(deleted, null, 2)}\n`);
         if (failed) throw new ExitCode(1);
       }),
