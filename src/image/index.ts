@@ -5,6 +5,7 @@
  *   ├── imagedb/content/sha256/<id>        the config JSON; its SHA-256 is the image ID (imagedb/)
  *   ├── imagedb/metadata/sha256/<id>/      parent, lastUpdated
  *   ├── repositories.json                  names → image IDs (references.ts, reference/)
+ *   ├── distribution/                      registry blob ↔ DiffID mappings (distribution.ts)
  *   └── layerdb/                           the layers the configs' rootfs.diff_ids name (src/layer)
  *
  * How the pieces meet, for an image whose layers are already registered:
@@ -18,8 +19,11 @@
  *   v1Layers(config)                                      // `docker save`'s <v1id>/ dirs and json files
  *
  * Every file is written as dockerd writes it (bytes, modes, key order) and read as it reads it;
- * each module's tests compare with dockerd 20.10. The store that ties them to the layer store
- * (load, save, tag, rmi) builds on these.
+ * each module's tests compare with dockerd 20.10. `store.ts` ties them to the layer store
+ * (`openImageStore`: images holding their top layers, `resolve` of names and ID prefixes), and
+ * `archive/` reads and writes image archives: `source.ts` (a docker-save tar, OCI archive or
+ * layout directory, read in place or spooled), `docker-save.ts` and `oci-layout.ts` (writers).
+ * The verbs that use them (load, save, commit, rmi) are in `src/engine/`.
  */
 export * from './imagedb/index.js';
 export * from './reference/index.js';
@@ -27,3 +31,4 @@ export * from './references.js';
 export * from './config.js';
 export * from './v1.js';
 export * from './store.js';
+export * from './distribution.js';

@@ -31,6 +31,7 @@ import { openLayerStore, type Layer, type LayerMetadata, type LayerStore, type O
 import { imageId, parseImageConfig, parseNewImageConfig, topChainIdOf, type ImageConfig } from './config.js';
 import { ImageDb } from './imagedb/index.js';
 import { openReferenceStore, type ReferenceStore } from './references.js';
+import { DistributionStore } from './distribution.js';
 import { parseAnyReference, DigestReference } from './reference/index.js';
 
 /** One image: its ID, config (as stored and parsed), top layer, parent. */
@@ -69,7 +70,7 @@ export async function openImageStore(opts: OpenImageStoreOptions): Promise<Image
     const dir = imageRoot(layers.root, layers.driver.name);
     const db = ImageDb.open(path.join(dir, 'imagedb'));
     const refs = openReferenceStore(path.join(dir, 'repositories.json'));
-    return new ImageStore(layers, db, refs);
+    return new ImageStore(layers, db, refs, new DistributionStore(path.join(dir, 'distribution')));
   } catch (e) {
     await layers.close();
     throw e;
@@ -80,14 +81,17 @@ export class ImageStore {
   readonly layers: LayerStore;
   readonly db: ImageDb;
   readonly references: ReferenceStore;
+  /** Registry blob ↔ layer mappings (pull and push keep them). */
+  readonly distribution: DistributionStore;
   readonly problems: ImageProblem[] = [];
   #images = new Map<Digest, Entry>();
 
   /** @internal Use `openImageStore`. */
-  constructor(layers: LayerStore, db: ImageDb, references: ReferenceStore) {
+  constructor(layers: LayerStore, db: ImageDb, references: ReferenceStore, distribution: DistributionStore) {
     this.layers = layers;
     this.db = db;
     this.references = references;
+    this.distribution = distribution;
     this.#restore();
   }
 
