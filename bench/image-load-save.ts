@@ -321,6 +321,20 @@ function run(argv: string[], opts: { env?: NodeJS.ProcessEnv; stdinFile?: string
 
 const strataArgv = (root: string, args: string[], nodeFlags: string[] = []) => [process.execPath, ...nodeFlags, path.join(REPO, 'bin/strata.js'), '--root', root, '-s', 'overlay2', ...args];
 
+/** The filesystem the data roots are on; ext4 without a journal is worth knowing about (see the README). */
+function fsNote(dir: string): string {
+  const [source, fstype] = execFileSync('findmnt', ['-T', dir, '-no', 'SOURCE,FSTYPE'], { encoding: 'utf8' }).trim().split(/\s+/);
+  let journal = '';
+  if (fstype === 'ext4') {
+    try {
+      journal = fs.readFileSync(`/sys/fs/ext4/${path.basename(source!)}/journal_task`, 'utf8').trim() === '<none>' ? ' without a journal' : ' with a journal';
+    } catch {
+      /* unknown */
+    }
+  }
+  return `data roots on ${fstype}${journal} (${source})`;
+}
+
 function sync(): void {
   execFileSync('sync');
 }
@@ -355,20 +369,29 @@ function dockerEnv(d: Dockerd): NodeJS.ProcessEnv {
 const dockerdHWM = (d: Dockerd) => Number(/VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${d.pid}/status`, 'utf8'))![1]) / 1024;
 const resetHWM = (d: Dockerd) => fs.writeFileSync(`/proc/${d.pid}/clear_refs`, '5');
 
-async function dockerLoad(d: Dockerd, archive: string, tag: string, how: 'file' | 'stdin'): Promise<Run> {
+/** `docker load -i` into a daemon whose data root is new: every layer is registered. */
+async function dockerLoad(d: Dockerd, archive: string, tag: string): Promise<Run> {
   sync();
   resetHWM(d);
-  const args = how === 'file' ? ['load', '-i', archive, '-q'] : ['load', '-q'];
-  const r = await run([DOCKER_CLIENT, ...args], { env: dockerEnv(d), ...(how === 'stdin' ? { stdinFile: archive } : {}) });
+  const r = await run([DOCKER_CLIENT, 'load', '-i', archive, '-q'], { env: dockerEnv(d) });
   if (!r.stdout.includes(`Loaded image: ${tag}`)) throw new Error(`docker load printed ${JSON.stringify(r.stdout)}`);
   return { ...r, rssMB: dockerdHWM(d) };
 }
 
-/** Removes the image and so every layer it registered; checks that dockerd's layerdb is empty again. */
-async function dockerRmi(d: Dockerd, tag: string): Promise<void> {
-  await d.docker(['rmi', tag]);
-  const left = fs.readdirSync(path.join(d.root, 'image/overlay2/layerdb/sha256'));
-  if (left.length) throw new Error(`docker rmi ${tag} left ${left.length} layers`);
+const daemons: Dockerd[] = [];
+/** A private dockerd on a new data root in SCRATCH (kept after stop, removed with SCRATCH at the end). */
+async function freshDockerd(): Promise<Dockerd> {
+  const d = await startDockerd({ dataRoot: path.join(SCRATCH, `docker-${rootSeq++}`) });
+  daemons.push(d);
+  return d;
+}
+
+/** Loads `archive` into a fresh dockerd; stops it unless `keep`. */
+async function dockerLoadFresh(archive: string, tag: string, keep = false): Promise<Run & { d: Dockerd }> {
+  const d = await freshDockerd();
+  const r = await dockerLoad(d, archive, tag);
+  if (!keep) await d.stop();
+  return { ...r, d };
 }
 
 async function dockerSave(d: Dockerd, tag: string, out: string): Promise<Run> {
@@ -430,48 +453,54 @@ async function profile(what: string, argv: (flags: string[]) => string[], stdinF
 // ---------------------------------------------------------------------------------------------
 
 if (process.getuid?.() !== 0) throw new Error('this benchmark needs root (overlay2, dockerd)');
-if (!fixturesBuilt()) await buildFixtures();
+if (!fixturesBuilt()) {
+  await buildFixtures();
+  // Building deleted ~20,000 files; see the note on ext4 without a journal below.
+  process.stderr.write('  waiting 65 s for the deleted inodes to age (ext4 without a journal)\n');
+  await new Promise((r) => setTimeout(r, 65_000));
+}
 ensureDist();
 const out = path.join(SCRATCH, 'out.tar');
 const outDocker = path.join(SCRATCH, 'out-docker.tar');
 console.log(`main image: ${describe(MAIN_TAR)}; big image: ${describe(BIG_TAR)}`);
-console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${os.release()}, node ${process.version}; warm page cache, sync before each run; median of ${RUNS}`);
+console.log(`${os.cpus().length} CPUs (${os.cpus()[0]?.model.trim()}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, kernel ${os.release()}, node ${process.version}; ${fsNote(SCRATCH)}`);
+console.log(`warm page cache, sync before each run, nothing deleted until the end; median of ${RUNS}`);
 for (const f of [MAIN_TAR, BIG_TAR]) execFileSync('cat', [f], { stdio: ['ignore', 'ignore', 'inherit'] });
 
-const dockerd = await startDockerd();
 try {
-  console.log(`dockerd ${dockerd.version.Server.Version} (overlay2), client ${DOCKER_CLIENT} ${dockerd.version.Client.Version}`);
   const startup: number[] = [];
-  for (let i = 0; i < RUNS; i++) startup.push((await run(strataArgv(freshRoot(), ['images', '-q']))).ms);
-  console.log(`  (strata start-up, \`strata images\` of an empty root: ${median(startup).toFixed(0)} ms)`);
+  for (let i = 0; i < RUNS; i++) {
+    const root = freshRoot();
+    fs.mkdirSync(root);
+    startup.push((await run(strataArgv(root, ['images', '-q']))).ms);
+  }
 
-  // Load: -i and stdin, strata and docker alternating.
-  const t = { strataFile: [] as Run[], strataStdin: [] as Run[], dockerFile: [] as Run[], dockerStdin: [] as Run[] };
+  // Load, strata (-i and stdin) and docker alternating; a new data root for each, none deleted.
+  const t = { strataFile: [] as Run[], strataStdin: [] as Run[], docker: [] as Run[] };
   let saveRoot = '';
+  let saveDaemon: Dockerd | undefined;
   for (let i = 0; i < RUNS; i++) {
     const a = await strataLoad(MAIN_TAR, MAIN_TAG, 'file');
     t.strataFile.push(a);
-    if (saveRoot) fs.rmSync(a.root, { recursive: true, force: true });
-    else saveRoot = a.root;
-    t.dockerFile.push(await dockerLoad(dockerd, MAIN_TAR, MAIN_TAG, 'file'));
-    await dockerRmi(dockerd, MAIN_TAG);
-    const b = await strataLoad(MAIN_TAR, MAIN_TAG, 'stdin');
-    t.strataStdin.push(b);
-    fs.rmSync(b.root, { recursive: true, force: true });
-    t.dockerStdin.push(await dockerLoad(dockerd, MAIN_TAR, MAIN_TAG, 'stdin'));
-    await dockerRmi(dockerd, MAIN_TAG);
+    saveRoot ||= a.root;
+    const last = i === RUNS - 1;
+    const d = await dockerLoadFresh(MAIN_TAR, MAIN_TAG, last);
+    t.docker.push(d);
+    if (last) saveDaemon = d.d;
+    t.strataStdin.push(await strataLoad(MAIN_TAR, MAIN_TAG, 'stdin'));
   }
+  const dv = saveDaemon!.version;
+  console.log(`dockerd ${dv.Server.Version} (overlay2, a new data root per load), client ${DOCKER_CLIENT} ${dv.Client.Version}; strata start-up (\`strata images\`, empty root): ${median(startup).toFixed(0)} ms`);
   const msOf = (rs: Run[]) => rs.map((r) => r.ms);
-  console.log(ratioLine('load -i', msOf(t.strataFile), msOf(t.dockerFile)));
-  console.log(ratioLine('load < stdin', msOf(t.strataStdin), msOf(t.dockerStdin)));
-  console.log(`  strata peak RSS: load -i ${max(t.strataFile.map((r) => r.rssMB)).toFixed(0)} MB, load < stdin ${max(t.strataStdin.map((r) => r.rssMB)).toFixed(0)} MB; dockerd's peak: ${max(t.dockerFile.map((r) => r.rssMB)).toFixed(0)} MB`);
+  console.log(ratioLine('load -i', msOf(t.strataFile), msOf(t.docker)));
+  console.log(ratioLine('load < stdin', msOf(t.strataStdin), msOf(t.docker)));
+  console.log(`  strata peak RSS: load -i ${max(t.strataFile.map((r) => r.rssMB)).toFixed(0)} MB, load < stdin ${max(t.strataStdin.map((r) => r.rssMB)).toFixed(0)} MB   [dockerd's peak ${max(t.docker.map((r) => r.rssMB)).toFixed(0)} MB]`);
 
   // Save: the image loaded above, strata and docker alternating.
-  await dockerLoad(dockerd, MAIN_TAR, MAIN_TAG, 'file');
   const sv = { strata: [] as Run[], docker: [] as Run[] };
   for (let i = 0; i < RUNS; i++) {
     sv.strata.push(await strataSave(saveRoot, MAIN_TAG, out));
-    sv.docker.push(await dockerSave(dockerd, MAIN_TAG, outDocker));
+    sv.docker.push(await dockerSave(saveDaemon!, MAIN_TAG, outDocker));
     if (i === 0) {
       const same = fs.statSync(out).size === fs.statSync(outDocker).size && sha256File(out) === sha256File(outDocker);
       console.log(`  strata save and docker save wrote ${same ? 'identical archives' : 'DIFFERENT archives'} (${(fs.statSync(out).size / 1e6).toFixed(0)} MB)`);
@@ -479,39 +508,33 @@ try {
     fs.rmSync(out, { force: true });
     fs.rmSync(outDocker, { force: true });
   }
+  await saveDaemon!.stop();
   console.log(ratioLine('save -o', msOf(sv.strata), msOf(sv.docker)));
-  console.log(`  strata peak RSS: save ${max(sv.strata.map((r) => r.rssMB)).toFixed(0)} MB; dockerd's peak: ${max(sv.docker.map((r) => r.rssMB)).toFixed(0)} MB`);
-  await dockerRmi(dockerd, MAIN_TAG);
+  console.log(`  strata peak RSS: save ${max(sv.strata.map((r) => r.rssMB)).toFixed(0)} MB   [dockerd's peak ${max(sv.docker.map((r) => r.rssMB)).toFixed(0)} MB]`);
 
   // The 1 GiB layer: peak RSS, and the times for what they are worth.
-  const big = { load: [] as Run[], stdin: [] as Run[], save: [] as Run[], dLoad: [] as Run[], dStdin: [] as Run[], dSave: [] as Run[] };
-  let bigRoot = '';
+  const big = { load: [] as Run[], stdin: [] as Run[], save: [] as Run[], dLoad: [] as Run[], dSave: [] as Run[] };
   for (let i = 0; i < BIG_RUNS; i++) {
     const a = await strataLoad(BIG_TAR, BIG_TAG, 'file');
     big.load.push(a);
-    if (bigRoot) fs.rmSync(a.root, { recursive: true, force: true });
-    else bigRoot = a.root;
-    big.dStdin.push(await dockerLoad(dockerd, BIG_TAR, BIG_TAG, 'stdin'));
-    await dockerRmi(dockerd, BIG_TAG);
-    const b = await strataLoad(BIG_TAR, BIG_TAG, 'stdin');
-    big.stdin.push(b);
-    fs.rmSync(b.root, { recursive: true, force: true });
-    big.dLoad.push(await dockerLoad(dockerd, BIG_TAR, BIG_TAG, 'file'));
-    big.save.push(await strataSave(bigRoot, BIG_TAG, out));
+    const d = await dockerLoadFresh(BIG_TAR, BIG_TAG, true);
+    big.dLoad.push(d);
+    big.stdin.push(await strataLoad(BIG_TAR, BIG_TAG, 'stdin'));
+    big.save.push(await strataSave(a.root, BIG_TAG, out));
     fs.rmSync(out, { force: true });
-    big.dSave.push(await dockerSave(dockerd, BIG_TAG, outDocker));
+    big.dSave.push(await dockerSave(d.d, BIG_TAG, outDocker));
     fs.rmSync(outDocker, { force: true });
-    await dockerRmi(dockerd, BIG_TAG);
+    await d.d.stop();
   }
   const rss = (rs: Run[]) => max(rs.map((r) => r.rssMB));
   const rssLine = (what: string, rs: Run[], d: Run[]) =>
     `${what.padEnd(24)} strata peak RSS ${rss(rs).toFixed(0).padStart(4)} MB ${rss(rs) < TARGET_RSS_MB ? 'ok' : 'ABOVE'} (target < ${TARGET_RSS_MB} MB)   [dockerd's peak ${rss(d).toFixed(0)} MB]`;
   console.log(`1 GiB layer (${BIG_RUNS === 1 ? 'one run each' : `median of ${BIG_RUNS}`}):`);
   console.log(rssLine('  load -i', big.load, big.dLoad));
-  console.log(rssLine('  load < stdin', big.stdin, big.dStdin));
+  console.log(rssLine('  load < stdin', big.stdin, big.dLoad));
   console.log(rssLine('  save -o', big.save, big.dSave));
   console.log(ratioLine('  load -i', msOf(big.load), msOf(big.dLoad)));
-  console.log(ratioLine('  load < stdin', msOf(big.stdin), msOf(big.dStdin)));
+  console.log(ratioLine('  load < stdin', msOf(big.stdin), msOf(big.dLoad)));
   console.log(ratioLine('  save -o', msOf(big.save), msOf(big.dSave)));
 
   if (PROFILE) {
@@ -520,6 +543,6 @@ try {
     await profile('strata save main', (f) => strataArgv(saveRoot, ['save', MAIN_TAG, '-o', out, '-q'], f));
   }
 } finally {
-  await dockerd.stop({ remove: true });
+  for (const d of daemons) await d.stop().catch((e: unknown) => console.error(String(e)));
   fs.rmSync(SCRATCH, { recursive: true, force: true });
 }

@@ -265,6 +265,12 @@ describe('strata image verbs', () => {
     wrong[wrong.indexOf('<h1>v1') + 5] = '9'.charCodeAt(0);
     fs.writeFileSync(blob, wrong);
     fails(['--root', root, 'load', '-i', o], /digest mismatch/);
+    const idxFile = path.join(o, 'index.json');
+    const idxDoc = JSON.parse(fs.readFileSync(idxFile, 'utf8')) as { manifests: Array<{ size: number }> };
+    idxDoc.manifests[0]!.size += 1;
+    fs.writeFileSync(idxFile, JSON.stringify(idxDoc));
+    fails(['--root', root, 'load', '-i', o], /^strata: manifest sha256:[0-9a-f]{64}: size mismatch: expected \d+ bytes, got \d+$/);
+    fails(['--root', root, 'load', '-i', archive, '--platform', 'linux/s390x'], /^strata: no image for platform linux\/s390x \(has: linux\/[a-z0-9]+\)$/);
     fails(['--root', root, 'load', '-i', dir], /no manifest\.json or index\.json/);
     fails(['--root', root, 'load', '-i', archive, '--platform', 'linux'], /invalid platform/);
     assertEmpty(root);

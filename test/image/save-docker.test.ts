@@ -24,32 +24,10 @@ import type { SaveImage, SaveLayer } from '../../src/image/archive/save-types.js
 import { dockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 import { startDockerd, type Dockerd } from '../oracle/dockerd.js';
 import { tempDir } from '../helpers/tmp.js';
+import { collect, fixtureImage } from '../helpers/save-images.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-/** A SaveImage from a fixture image: config bytes from the imagedb, layers from `docker save`. */
-function fixtureImage(im: FixtureImage, repoTags: string[] = [im.ref]): SaveImage {
-  const configBytes = fs.readFileSync(im.configPath);
-  return {
-    id: im.id as Digest,
-    configBytes,
-    config: parseImageConfig(configBytes),
-    repoTags,
-    layers: im.layers.map((l) => ({
-      diffId: l.diffId as Digest,
-      chainId: l.chainId as Digest,
-      tarSize: fs.statSync(l.savedLayerTar).size,
-      tarStream: ({ signal } = {}) => fs.createReadStream(l.savedLayerTar, { signal, highWaterMark: 64 * 1024 }),
-    })),
-  };
-}
-
-async function collect(gen: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of gen) parts.push(c);
-  return Buffer.concat(parts);
-}
 
 interface Member {
   name: string;

@@ -15,37 +15,14 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { TarReader, TarType } from '../../src/archive/tar/index.js';
 import { type Digest, sha256Of } from '../../src/digest/index.js';
-import { parseImageConfig } from '../../src/image/config.js';
 import { ociLayoutArchive } from '../../src/image/archive/oci-layout.js';
-import type { SaveImage } from '../../src/image/archive/save-types.js';
 import { dockerFixture, type DockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 import { startDockerd, type Dockerd } from '../oracle/dockerd.js';
 import { sh, tempDir } from '../helpers/tmp.js';
+import { collect, fixtureImage } from '../helpers/save-images.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
-
-function fixtureImage(im: FixtureImage, repoTags: string[]): SaveImage {
-  const configBytes = fs.readFileSync(im.configPath);
-  return {
-    id: im.id as Digest,
-    configBytes,
-    config: parseImageConfig(configBytes),
-    repoTags,
-    layers: im.layers.map((l) => ({
-      diffId: l.diffId as Digest,
-      chainId: l.chainId as Digest,
-      tarSize: fs.statSync(l.savedLayerTar).size,
-      tarStream: ({ signal } = {}) => fs.createReadStream(l.savedLayerTar, { signal }),
-    })),
-  };
-}
-
-async function collect(gen: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of gen) parts.push(c);
-  return Buffer.concat(parts);
-}
 
 interface Member {
   name: string;

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import { chainIds } from '../../digest/index.js';
 import { StrataError, fileError } from '../../errors/index.js';
-import { diffIdsOf } from '../../image/config.js';
+import { diffIdsOf, marshalContainerConfig } from '../../image/config.js';
 import type { ImageRecord } from '../../image/store.js';
 import { parseNormalizedNamed } from '../../image/reference/index.js';
 import { loadImages } from '../../engine/load/load.js';
@@ -85,10 +85,10 @@ function inspectImage(engine: Engine, img: ImageRecord): Record<string, unknown>
     Comment: c.comment,
     Created: c.created,
     Container: c.container,
-    ContainerConfig: c.container_config,
+    ContainerConfig: JSON.parse(marshalContainerConfig(c.container_config, 'container_config')) as unknown,
     DockerVersion: c.docker_version,
     Author: c.author,
-    Config: c.config,
+    Config: c.config === null ? null : (JSON.parse(marshalContainerConfig(c.config)) as unknown),
     Architecture: c.architecture,
     ...(c.variant ? { Variant: c.variant } : {}),
     Os: c.os,

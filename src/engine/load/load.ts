@@ -51,7 +51,7 @@ export interface LoadResult {
 export async function loadImages(engine: Engine, input: string | NodeJS.ReadableStream, opts: LoadOptions = {}): Promise<LoadResult> {
   const src = await openArchive(input, { spoolDir: engine.tmpDir, ...(opts.signal ? { signal: opts.signal } : {}) });
   try {
-    const items = await planLoad(src, opts.platform ?? hostPlatform());
+    const items = await planLoad(src, opts.platform ?? hostPlatform(), opts.platform !== undefined);
     const held = await registerAll(engine, src, items, opts);
     try {
       return await createImages(engine, items);

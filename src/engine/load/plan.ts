@@ -70,15 +70,32 @@ function stringArray(x: unknown, what: string): string[] {
   return x as string[];
 }
 
-/** Reads and checks a config member; `expect` (OCI) is the digest it must have. */
-async function readConfig(src: ArchiveSource, name: string, expect?: Digest): Promise<{ bytes: Buffer; config: ImageConfig }> {
+/** Reads and parses a config member (a docker-save `Config` path). */
+async function readConfig(src: ArchiveSource, name: string): Promise<{ bytes: Buffer; config: ImageConfig }> {
   if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `config ${name} not found in archive`);
   const bytes = await src.readFile(name, MAX_JSON);
-  if (expect) {
-    const got = sha256Of(bytes);
-    if (got !== expect) throw new StrataError('DIGEST_MISMATCH', `config ${expect}: digest mismatch: the blob hashes to ${got}`);
-  }
   return { bytes, config: parseNewImageConfig(bytes) };
+}
+
+/** An OCI blob's bytes (a manifest, index or config), checked against its descriptor's digest and size. */
+async function readBlob(src: ArchiveSource, d: Descriptor, what: string): Promise<Buffer> {
+  const name = blobName(d);
+  if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `${what} ${d.digest} not found in the layout`);
+  const bytes = await src.readFile(name, MAX_JSON);
+  const got = sha256Of(bytes);
+  if (got !== d.digest) throw new StrataError('DIGEST_MISMATCH', `${what} ${d.digest}: digest mismatch: the blob hashes to ${got}`);
+  if (bytes.length !== d.size) throw new StrataError('SIZE_MISMATCH', `${what} ${d.digest}: size mismatch: expected ${d.size} bytes, got ${bytes.length}`);
+  return bytes;
+}
+
+/** A blob's JSON, after readBlob's checks. */
+async function readBlobJson(src: ArchiveSource, d: Descriptor, what: string): Promise<unknown> {
+  const bytes = await readBlob(src, d, what);
+  try {
+    return JSON.parse(bytes.toString('utf8'));
+  } catch (e) {
+    throw invalid(`${what} ${d.digest}`, (e as Error).message);
+  }
 }
 
 function checkLayerCount(config: ImageConfig, layers: number): Digest[] {
@@ -155,11 +172,14 @@ async function pickManifests(src: ArchiveSource, entries: Descriptor[], want: Pl
   if (platformed.length > 0 && matching.length === 0 && entries.every((d) => d.platform)) {
     throw new StrataError('NO_MATCHING_PLATFORM', `no image for platform ${formatPlatform(want)} (has: ${platformed.map((d) => formatPlatform(d.platform!)).join(', ')})`);
   }
-  if (matching.length > 0) out.push(matching[0]!);
+  // The layout's own index lists images (each tag may name one, platforms written in); a nested
+  // index is one image for many platforms, of which one is picked — an exact variant first.
+  if (depth === 0) out.push(...matching);
+  else if (matching.length > 0) out.push(matching.find((d) => d.platform!.variant === want.variant) ?? matching[0]!);
   for (const d of entries) {
     if (d.platform && MANIFEST_TYPES.has(d.mediaType)) continue;
     if (INDEX_TYPES.has(d.mediaType)) {
-      const nested = await readJson(src, blobName(d), `index ${d.digest}`);
+      const nested = await readBlobJson(src, d, 'index');
       const picked = await pickManifests(src, descriptors(nested, `index ${d.digest}`), want, depth + 1);
       out.push(...picked.map((p) => ({ ...p, annotations: { ...d.annotations, ...p.annotations } })));
     } else if (MANIFEST_TYPES.has(d.mediaType) || d.mediaType === '') {
@@ -197,12 +217,12 @@ export async function planOciLayout(src: ArchiveSource, want: Platform): Promise
       if (name && !seen.tags.some((t) => t.string() === name.string())) seen.tags.push(name);
       continue;
     }
-    const doc = await readJson(src, blobName(d), `manifest ${d.digest}`);
-    await checkBlobDigest(src, blobName(d), d);
+    const doc = await readBlobJson(src, d, 'manifest');
     if (!isObject(doc) || !isObject(doc.config) || !Array.isArray(doc.layers)) throw invalid(`manifest ${d.digest}`, 'no config or layers');
     const cfg = descriptor(doc.config, `manifest ${d.digest} config`);
     const layerDescs = doc.layers.map((l) => descriptor(l, `manifest ${d.digest} layers`));
-    const { bytes, config } = await readConfig(src, blobName(cfg), cfg.digest);
+    const bytes = await readBlob(src, cfg, 'config');
+    const config = parseNewImageConfig(bytes);
     const diffIds = checkLayerCount(config, layerDescs.length);
     const layers = layerDescs.map((l, i) => {
       if (!src.has(blobName(l))) throw new StrataError('ARCHIVE_MISSING_MEMBER', `blob ${l.digest} (layer ${i}) not found in the layout`);
@@ -213,14 +233,21 @@ export async function planOciLayout(src: ArchiveSource, want: Platform): Promise
   return [...byDigest.values()];
 }
 
-async function checkBlobDigest(src: ArchiveSource, name: string, d: Descriptor): Promise<void> {
-  const got = sha256Of(await src.readFile(name, MAX_JSON));
-  if (got !== d.digest) throw new StrataError('DIGEST_MISMATCH', `manifest ${d.digest}: digest mismatch: the blob hashes to ${got}`);
-}
-
-/** The load plan of any archive strata reads. */
-export async function planLoad(src: ArchiveSource, want: Platform): Promise<LoadItem[]> {
-  if (src.has('manifest.json')) return planDockerArchive(src);
-  if (src.has('index.json')) return planOciLayout(src, want);
-  throw new StrataError('NOT_AN_IMAGE_ARCHIVE', 'no manifest.json or index.json in the archive: not a docker save archive or an OCI image layout');
+/**
+ * The load plan of any archive strata reads. With `explicit` (the user named `--platform`), an
+ * image whose index entry names no platform is kept only if its config's os/architecture match,
+ * as newer Docker's `load --platform` does; none left is `NO_MATCHING_PLATFORM`.
+ */
+export async function planLoad(src: ArchiveSource, want: Platform, explicit = false): Promise<LoadItem[]> {
+  let items: LoadItem[];
+  if (src.has('manifest.json')) items = await planDockerArchive(src);
+  else if (src.has('index.json')) items = await planOciLayout(src, want);
+  else throw new StrataError('NOT_AN_IMAGE_ARCHIVE', 'no manifest.json or index.json in the archive: not a docker save archive or an OCI image layout');
+  if (!explicit) return items;
+  const kept = items.filter((i) => platformMatches({ os: i.config.os, architecture: i.config.architecture, ...(i.config.variant ? { variant: i.config.variant } : {}) }, want));
+  if (kept.length === 0) {
+    const has = [...new Set(items.map((i) => formatPlatform({ os: i.config.os, architecture: i.config.architecture, ...(i.config.variant ? { variant: i.config.variant } : {}) })))];
+    throw new StrataError('NO_MATCHING_PLATFORM', `no image for platform ${formatPlatform(want)} (has: ${has.join(', ')})`);
+  }
+  return kept;
 }

@@ -11,6 +11,7 @@
  * to whatever the target name holds at that moment, so the link keeps that content even if a
  * later member replaces the target.
  */
+import { TarType } from '../../archive/tar/index.js';
 import path from 'node:path';
 import { StrataError } from '../../errors/index.js';
 
@@ -95,6 +96,13 @@ export class MemberTable<L> {
   /** Any other member (directory, device, FIFO…): replaces an earlier member of the same name. */
   addOther(raw: string): void {
     this.members.delete(memberName(raw));
+  }
+
+  /** A member that is not a regular file, by its header: a symlink, a hardlink, or anything else. */
+  addNonFile(h: { type: string; name: string; linkname: string }): void {
+    if (h.type === TarType.Symlink) this.addSymlink(h.name, h.linkname);
+    else if (h.type === TarType.Link) this.addHardlink(h.name, h.linkname);
+    else this.addOther(h.name);
   }
 
   /** Regular-file member names, in the order of the members that won. */

@@ -54,21 +54,12 @@ async function spoolEntry(entry: TarEntry, table: MemberTable<string>, dir: stri
   if (h.type === TarType.PaxGlobal) return; // not a member; Go ignores its records
   memberName(h.name); // refuse an escaping name before writing anything
   if (h.sparse) throw archiveError('ARCHIVE_INVALID', `${label} holds a sparse file (${h.name}), which image archives do not use`);
-  switch (h.type) {
-    case TarType.Reg: {
-      const file = path.join(dir, String(seq));
-      await writeContent(entry, file, label);
-      table.addFile(h.name, entry.dataSize, file);
-      break;
-    }
-    case TarType.Symlink:
-      table.addSymlink(h.name, h.linkname);
-      break;
-    case TarType.Link:
-      table.addHardlink(h.name, h.linkname);
-      break;
-    default:
-      table.addOther(h.name); // its content, if any, is skipped by the reader
+  if (h.type === TarType.Reg) {
+    const file = path.join(dir, String(seq));
+    await writeContent(entry, file, label);
+    table.addFile(h.name, entry.dataSize, file);
+  } else {
+    table.addNonFile(h); // content, if any, is skipped by the reader
   }
 }
 

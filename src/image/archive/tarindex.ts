@@ -75,19 +75,8 @@ export async function indexTarFile(fh: FileHandle, fileSize: number, file: strin
 }
 
 function record(table: MemberTable<number>, h: TarHeader, offset: number): void {
-  switch (h.type) {
-    case TarType.Reg:
-      table.addFile(h.name, h.size, offset);
-      break;
-    case TarType.Symlink:
-      table.addSymlink(h.name, h.linkname);
-      break;
-    case TarType.Link:
-      table.addHardlink(h.name, h.linkname);
-      break;
-    default:
-      table.addOther(h.name);
-  }
+  if (h.type === TarType.Reg) table.addFile(h.name, h.size, offset);
+  else table.addNonFile(h);
 }
 
 function checkSize(h: TarHeader, at: number, file: string): void {
