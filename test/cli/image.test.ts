@@ -148,6 +148,15 @@ describe('strata image verbs', () => {
     assert.deepEqual(v2.repoTags, ['demo/web:v2']);
     assert.equal(v2.layers.length, 3, 'one layer more');
 
+    // Saved together, the committed image keeps its parent (manifest.json `Parent`) in a new root.
+    const pair = path.join(dir, 'pair.tar');
+    ok(['--root', root, 'save', 'demo/web:v1', 'demo/web:v2', '-o', pair]);
+    const pairRoot = path.join(dir, 'root-pair');
+    ok(['--root', pairRoot, 'load', '-i', pair]);
+    const [v1] = json<ImageJson[]>(['--root', root, 'images']).filter((i) => i.repoTags.includes('demo/web:v1'));
+    const parentOf = json<Array<{ Parent: string }>>(['--root', pairRoot, 'inspect', 'demo/web:v2'])[0]!.Parent;
+    assert.equal(parentOf, v1!.id, 'the parent survives save and load');
+
     // export: the flattened filesystem of the new image and of the container agree.
     const exported = path.join(dir, 'v2-rootfs.tar');
     ok(['--root', root, 'export', 'demo/web:v2', '-o', exported]);

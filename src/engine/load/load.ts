@@ -18,6 +18,7 @@
  * seekable tar or a directory, and only stdin or a compressed archive is spooled to disk first
  * (into `<root>/tmp`, removed at the end) — see image/archive/source.ts.
  */
+import { isDeepStrictEqual } from 'node:util';
 import { decompress } from '../../archive/compression.js';
 import { chainIds, hashing, type Digest } from '../../digest/index.js';
 import { StrataError } from '../../errors/index.js';
@@ -133,8 +134,10 @@ function checkLayer(layer: LoadLayer, index: number, got: Layer, blob: { digest:
 /** Phase 3: the images and their tags, with dockerd's messages. */
 async function createImages(engine: Engine, items: LoadItem[]): Promise<LoadResult> {
   const result: LoadResult = { images: [], messages: [] };
+  const parents: [Digest, Digest][] = [];
   for (const item of items) {
     const id = await engine.images.create(item.configBytes);
+    if (item.parent) parents.push([id, item.parent]);
     const tags: string[] = [];
     for (const ref of item.tags) {
       const prev = engine.images.references.get(ref);
@@ -148,5 +151,24 @@ async function createImages(engine: Engine, items: LoadItem[]): Promise<LoadResu
     if (tags.length === 0) result.messages.push(`Loaded image ID: ${id}`);
     result.images.push({ id, tags });
   }
+  // After all are created: a parent may come after its child in the manifest (dockerd's order is a map's).
+  for (const [id, parent] of parents) if (engine.images.has(parent)) setParent(engine, id, parent);
   return result;
+}
+
+/**
+ * moby's `setParentID` on load: the parent must be an image here whose history and DiffIDs are a
+ * strict prefix of the child's (`image X is not a valid parent for Y` otherwise).
+ */
+function setParent(engine: Engine, id: Digest, parentId: Digest): void {
+  const img = engine.images.get(id).config;
+  const parent = engine.images.get(parentId).config;
+  const valid =
+    (img.history.length === 0 && parent.history.length === 0) ||
+    (parent.history.length < img.history.length &&
+      parent.rootfs.diff_ids.length <= img.rootfs.diff_ids.length &&
+      parent.history.every((h, i) => isDeepStrictEqual(h, img.history[i])) &&
+      parent.rootfs.diff_ids.every((d, i) => d === img.rootfs.diff_ids[i]));
+  if (!valid) throw new StrataError('INVALID_PARENT', `image ${parentId} is not a valid parent for ${id}`);
+  engine.images.setParent(id, parentId);
 }

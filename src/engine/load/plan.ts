@@ -30,6 +30,8 @@ export interface LoadItem {
   layers: LoadLayer[];
   /** Tags to set (tagged references). */
   tags: Reference[];
+  /** docker-save's `Parent`: the image ID of this one's parent, written when both were saved together. */
+  parent?: Digest;
 }
 
 export interface LoadLayer {
@@ -125,7 +127,15 @@ export async function planDockerArchive(src: ArchiveSource): Promise<LoadItem[]>
       if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `layer ${name} not found in archive`);
       return { name, diffId: diffIds[i]! };
     });
-    items.push({ configName: m.Config, configBytes: bytes, config, layers, tags });
+    let parent: Digest | undefined;
+    if (m.Parent !== undefined && m.Parent !== '') {
+      try {
+        parent = parseDigest(String(m.Parent));
+      } catch {
+        throw invalid('manifest.json', `invalid Parent ${JSON.stringify(m.Parent)}`);
+      }
+    }
+    items.push({ configName: m.Config, configBytes: bytes, config, layers, tags, ...(parent ? { parent } : {}) });
   }
   return items;
 }
