@@ -92,7 +92,12 @@ test('SIGKILL before every file-system step of register, createRWLayer, releaseR
         context = `${scenario}, killed before step ${n} of ${steps}`;
         child.start(`go ${scenario} ${n}`);
         const r = await child.closed;
-        assert.equal(r.signal, 'SIGKILL', `the child did not kill itself (code ${r.code}): ${r.stderr}`);
+        // The count can differ by a write or two between runs (the tar-split's gzip output comes in
+        // chunks that depend on timing): a run that ends before step n must then have finished cleanly.
+        if (r.signal !== 'SIGKILL') {
+          const ran = Number(/^steps (\d+)$/m.exec(r.stdout)?.[1]);
+          assert.ok(r.code === 0 && ran < n, `the child neither killed itself nor finished before step ${n} (code ${r.code}, ${ran} steps): ${r.stderr}`);
+        }
         context = `${scenario}, ${/^killed before .*$/m.exec(r.stdout)?.[0] ?? `killed before step ${n}`} of ${steps}; left for recovery: ${debris(root)}`;
 
         // Before recovery: loads, whole, every tar verified; holds before, after, or a state on the way.
