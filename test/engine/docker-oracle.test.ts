@@ -39,9 +39,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { isDeepStrictEqual } from 'node:util';
-import { TarReader, TarType } from '../../src/archive/tar/index.js';
+import { TarType } from '../../src/archive/tar/index.js';
 import { strata, type CliResult } from '../helpers/cli.js';
 import { sh, tempDir } from '../helpers/tmp.js';
+import { tarMembers, type TarMember } from '../helpers/save-images.js';
 import { startDockerd, unmountUnder, type Dockerd } from '../oracle/dockerd.js';
 import { dockerFixture, type DockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 
@@ -87,32 +88,8 @@ interface InspectJson {
   RootFS: { Type: string; Layers: string[] };
 }
 
-interface Member {
-  name: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  size: number;
-  mtime: number;
-  linkname: string;
-  xattrs: string;
-  raw: Buffer;
-  content: Buffer;
-}
-
-async function members(tar: Buffer): Promise<Member[]> {
-  const out: Member[] = [];
-  for await (const e of new TarReader([tar])) {
-    const h = e.header;
-    const xattrs = [...h.xattrs].map(([k, v]) => `${k}=${v.toString('hex')}`).sort().join(',');
-    out.push({
-      name: h.name, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, size: h.size, mtime: h.mtime.sec,
-      linkname: h.linkname, xattrs, raw: e.raw, content: await e.readAll(),
-    });
-  }
-  return out;
-}
+type Member = TarMember;
+const members = tarMembers;
 
 const byName = (ms: Member[]) => new Map(ms.map((m) => [m.name, m]));
 

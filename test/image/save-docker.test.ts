@@ -15,7 +15,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TarReader, TarType } from '../../src/archive/tar/index.js';
+import { TarType } from '../../src/archive/tar/index.js';
 import { type Digest, chainIds, sha256Of } from '../../src/digest/index.js';
 import { isStrataError } from '../../src/errors/index.js';
 import { marshalImageConfig, newImageConfig, parseImageConfig } from '../../src/image/config.js';
@@ -24,38 +24,13 @@ import type { SaveImage, SaveLayer } from '../../src/image/archive/save-types.js
 import { dockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 import { startDockerd, type Dockerd } from '../oracle/dockerd.js';
 import { tempDir } from '../helpers/tmp.js';
-import { collect, fixtureImage } from '../helpers/save-images.js';
+import { collect, fixtureImage, tarMembers, type TarMember } from '../helpers/save-images.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-interface Member {
-  name: string;
-  type: string;
-  mode: number;
-  uid: number;
-  gid: number;
-  uname: string;
-  gname: string;
-  size: number;
-  mtime: number;
-  linkname: string;
-  /** The header block(s) as written. */
-  raw: Buffer;
-  content: Buffer;
-}
-
-async function members(tar: Buffer): Promise<Member[]> {
-  const out: Member[] = [];
-  for await (const e of new TarReader([tar])) {
-    const h = e.header;
-    out.push({
-      name: h.name, type: h.type, mode: h.mode, uid: h.uid, gid: h.gid, uname: h.uname, gname: h.gname,
-      size: h.size, mtime: h.mtime.sec, linkname: h.linkname, raw: e.raw, content: await e.readAll(),
-    });
-  }
-  return out;
-}
+type Member = TarMember;
+const members = tarMembers;
 
 function byName(ms: Member[]): Map<string, Member> {
   return new Map(ms.map((m) => [m.name, m]));

@@ -13,29 +13,19 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
-import { TarReader, TarType } from '../../src/archive/tar/index.js';
+import { TarType } from '../../src/archive/tar/index.js';
 import { type Digest, sha256Of } from '../../src/digest/index.js';
 import { ociLayoutArchive } from '../../src/image/archive/oci-layout.js';
 import { dockerFixture, type DockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 import { startDockerd, type Dockerd } from '../oracle/dockerd.js';
 import { sh, tempDir } from '../helpers/tmp.js';
-import { collect, fixtureImage } from '../helpers/save-images.js';
+import { collect, fixtureImage, tarMembers, type TarMember } from '../helpers/save-images.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-interface Member {
-  name: string;
-  type: string;
-  mode: number;
-  content: Buffer;
-}
-
-async function members(tar: Buffer): Promise<Member[]> {
-  const out: Member[] = [];
-  for await (const e of new TarReader([tar])) out.push({ name: e.header.name, type: e.header.type, mode: e.header.mode, content: await e.readAll() });
-  return out;
-}
+type Member = TarMember;
+const members = tarMembers;
 
 interface Descriptor {
   mediaType: string;
