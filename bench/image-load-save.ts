@@ -343,7 +343,7 @@ function ensureDist(): void {
 
 interface Run {
   ms: number;
-  /** Peak RSS of the command's process (strata only), MB. */
+  /** Peak RSS, MB: of strata's process; for a docker command, dockerd's since the reset before it. */
   rssMB: number;
   stdout: string;
 }
@@ -406,8 +406,7 @@ async function strataLoad(archive: string, tag: string, how: 'file' | 'stdin', r
 
 async function strataSave(root: string, tag: string, out: string): Promise<Run> {
   sync();
-  const r = await run(strataArgv(root, ['save', tag, '-o', out, '-q']), { measure: true });
-  return r;
+  return run(strataArgv(root, ['save', tag, '-o', out, '-q']), { measure: true });
 }
 
 /** The docker client against the private daemon (nothing from this environment's DOCKER_*). */

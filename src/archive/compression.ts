@@ -195,8 +195,6 @@ class Input {
   private readonly it: AsyncIterator<unknown> | Iterator<unknown>;
   private readonly stream: { destroy(): unknown } | undefined;
   private readonly pushedBack: Buffer[] = [];
-  private readonly aborted: Promise<never> | undefined;
-  private readonly onAbort: (() => void) | undefined;
   private inFlight = false;
   private closed = false;
 
@@ -209,13 +207,28 @@ class Input {
     else this.it = (source as Iterable<unknown>)[Symbol.iterator]();
     const destroy = (source as { destroy?: unknown }).destroy;
     if (typeof destroy === 'function') this.stream = source as unknown as { destroy(): unknown };
-    if (signal) {
-      let reject!: (e: unknown) => void;
-      this.aborted = new Promise<never>((_, rej) => (reject = rej));
-      this.aborted.catch(() => {}); // only ever observed through Promise.race
-      this.onAbort = () => reject(signal.reason);
-      signal.addEventListener('abort', this.onAbort, { once: true });
-    }
+  }
+
+  /**
+   * `p`, or the abort reason if the signal fires first. One listener per call, removed when `p`
+   * settles — racing every chunk against one long-lived promise would leave a reaction on it per
+   * chunk, each holding its chunk: the whole stream would stay in memory.
+   */
+  private untilAborted<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      signal.addEventListener('abort', onAbort, { once: true });
+      p.then(
+        (v) => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(e);
+        },
+      );
+    });
   }
 
   /** The next non-empty chunk, or null at the end. Rejects with the abort reason when aborted. */
@@ -228,8 +241,8 @@ class Input {
       let r: IteratorResult<unknown>;
       this.inFlight = true;
       try {
-        const p = this.it.next();
-        r = this.aborted ? await Promise.race([p, this.aborted]) : await p;
+        const p = Promise.resolve(this.it.next());
+        r = this.signal ? await this.untilAborted(p, this.signal) : await p;
       } finally {
         this.inFlight = false;
       }
@@ -266,7 +279,6 @@ class Input {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    if (this.onAbort) this.signal!.removeEventListener('abort', this.onAbort);
     try {
       this.stream?.destroy();
     } catch {

@@ -8,9 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { strata, type CliResult } from '../helpers/cli.js';
 import { sh, tempDir } from '../helpers/tmp.js';
 import { imageArchive } from '../../src/engine/build.js';
+
+const CLI_ENTRY = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'cli-entry.ts');
 
 function ok(args: string[], input?: Buffer): CliResult {
   const r = strata(args, input ? { input } : {});
@@ -88,6 +92,13 @@ describe('strata image verbs', () => {
     assert.ok(img.size > 0, 'a size');
     assert.match(ok(['--root', root, 'images']).stdout, /^REPOSITORY\s+TAG\s+IMAGE ID\s+CREATED\s+SIZE\ndemo\/web\s+v1\s+[0-9a-f]{12}\s+/);
 
+    // stdin that is a regular file (`strata load < file`) is read in place, not spooled.
+    const fromFile = spawnSync(process.execPath, ['--import', 'tsx', CLI_ENTRY, '--root', path.join(dir, 'root-stdin-file'), 'load'], {
+      stdio: [fs.openSync(archive, 'r'), 'pipe', 'pipe'],
+      encoding: 'utf8',
+    });
+    assert.equal(fromFile.status, 0, `load < file: ${fromFile.stderr}`);
+    assert.equal(fromFile.stdout, 'Loaded image: demo/web:v1\n');
     // Loading again changes nothing; stdin works too.
     assert.equal(ok(['--root', root, 'load'], fs.readFileSync(archive)).stdout, 'Loaded image: demo/web:v1\n');
     assert.equal(json<ImageJson[]>(['--root', root, 'images']).length, 1, 'still one image');

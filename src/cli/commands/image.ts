@@ -149,7 +149,8 @@ export function register(program: Command, globals: () => Globals): void {
         input = opts.input;
       } else {
         if (process.stdin.isTTY) throw new StrataError('INPUT_IS_TERMINAL', 'requested load from stdin, but stdin is empty: use -i FILE or pipe an archive in');
-        input = process.stdin;
+        // `strata load < file`: a regular file is read in place, as with -i, not spooled.
+        input = fs.fstatSync(0).isFile() ? '/dev/stdin' : process.stdin;
       }
       const g = globals();
       const result = await withEngineFor(g, false, (engine) =>

@@ -100,15 +100,17 @@ async function registerLayer(
   progress: (bytes: number) => void,
 ): Promise<Layer> {
   let blob: { digest: Digest; size: number } | undefined;
-  let read = 0;
+  let bytes = 0;
   async function* counted(chunks: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
     for await (const c of chunks) {
-      read += c.length;
-      progress(read);
+      bytes += c.length;
+      progress(bytes);
       yield c;
     }
   }
-  const raw = hashing(counted(src.open(layer.name, opts.signal ? { signal: opts.signal } : {})), (digest, size) => (blob = { digest, size }));
+  const read = counted(src.open(layer.name, opts.signal ? { signal: opts.signal } : {}));
+  // Only an OCI blob has a digest of its own to check; a docker-save layer is checked by its DiffID.
+  const raw = layer.blob ? hashing(read, (digest, size) => (blob = { digest, size })) : read;
   const registered = await engine.layers.register(decompress(raw, opts.signal ? { signal: opts.signal } : {}), parent, opts.signal ? { signal: opts.signal } : {});
   const problem = checkLayer(layer, index, registered, blob);
   if (problem) {

@@ -91,16 +91,29 @@ async function nextEntry(reader: TarReader, label: string, entries: number): Pro
   }
 }
 
-/** Writes the entry's content to a new private file, one chunk at a time. */
+/** Bytes gathered before one write: a pipe gives 64 KiB chunks, and a write per chunk is a thread-pool round trip each (6× slower per GiB). */
+const WRITE_BATCH = 1 << 20;
+
+/** Writes the entry's content to a new private file, in batches of about 1 MiB. */
 async function writeContent(entry: TarEntry, file: string, label: string): Promise<void> {
   const fh = await fs.promises.open(file, 'wx', 0o600);
   let written = 0;
+  let batch: Buffer[] = [];
+  let batched = 0;
+  const flush = async () => {
+    let data = batch.length === 1 ? batch[0]! : Buffer.concat(batch, batched);
+    while (data.length > 0) data = data.subarray((await fh.write(data)).bytesWritten);
+    batch = [];
+    batched = 0;
+  };
   try {
     for await (const chunk of entry.body()) {
-      let off = 0;
-      while (off < chunk.length) off += (await fh.write(chunk, off, chunk.length - off)).bytesWritten;
+      batch.push(chunk);
+      batched += chunk.length;
       written += chunk.length;
+      if (batched >= WRITE_BATCH) await flush();
     }
+    await flush();
   } catch (e) {
     if (!isStrataError(e, 'TAR_TRUNCATED')) throw e;
     const missing = entry.dataSize - written;
