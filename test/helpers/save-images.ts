@@ -22,13 +22,6 @@ export function fixtureImage(im: FixtureImage, repoTags: string[] = [im.ref]): S
   };
 }
 
-/** Everything a generator yields, as one Buffer. */
-export async function collect(gen: AsyncIterable<Buffer>): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of gen) parts.push(c);
-  return Buffer.concat(parts);
-}
-
 /** One member of a tar, every header field a comparison needs. */
 export interface TarMember {
   name: string;

@@ -24,7 +24,8 @@ import type { SaveImage, SaveLayer } from '../../src/image/archive/save-types.js
 import { dockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 import { startDockerd, type Dockerd } from '../oracle/dockerd.js';
 import { tempDir } from '../helpers/tmp.js';
-import { collect, fixtureImage, tarMembers, type TarMember } from '../helpers/save-images.js';
+import { collect } from '../helpers/layertar.js';
+import { fixtureImage, tarMembers, type TarMember } from '../helpers/save-images.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -19,7 +19,8 @@ import { ociLayoutArchive } from '../../src/image/archive/oci-layout.js';
 import { dockerFixture, type DockerFixture, type FixtureImage } from '../oracle/fixtures.js';
 import { startDockerd, type Dockerd } from '../oracle/dockerd.js';
 import { sh, tempDir } from '../helpers/tmp.js';
-import { collect, fixtureImage, tarMembers, type TarMember } from '../helpers/save-images.js';
+import { collect } from '../helpers/layertar.js';
+import { fixtureImage, tarMembers, type TarMember } from '../helpers/save-images.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
