@@ -10,6 +10,8 @@ export interface Globals {
   root: string;
   driver?: string | undefined;
   json: boolean;
+  /** `--ignore-dockerd`: write even while a dockerd runs on the data root. */
+  ignoreDockerd?: boolean;
 }
 
 /** Runs `fn` on the data root of `--root`/`--driver`, warning once about anything that did not load. */
@@ -19,6 +21,7 @@ export function withEngineFor<T>(g: Globals, readOnly: boolean, fn: (engine: Eng
       root: g.root,
       ...(g.driver ? { driver: g.driver } : {}),
       readOnly,
+      ignoreDockerd: g.ignoreDockerd ?? false,
       onWait: () => process.stderr.write(`strata: waiting for the lock on ${g.root}…\n`),
     },
     (engine) => {

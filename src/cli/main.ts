@@ -19,6 +19,7 @@ interface GlobalOptions {
   root: string;
   driver?: string;
   json: boolean;
+  ignoreDockerd: boolean;
 }
 
 /** Every command below `c`, nested ones included. */
@@ -33,6 +34,7 @@ function buildProgram(): Command {
     .option('--root <dir>', 'data root', defaultRoot())
     .option('-s, --driver <name>', 'storage driver (overlay2, vfs); default: as dockerd chooses')
     .option('--json', 'print machine-readable JSON', false)
+    .option('--ignore-dockerd', 'write to a data root even while a dockerd runs on it (refused otherwise)', false)
     .enablePositionalOptions(false)
     .exitOverride()
     .configureOutput({ outputError: () => undefined });

@@ -34,6 +34,8 @@ export interface StoreOptions {
   driver?: string | undefined;
   /** Shared lock, no changes: ls, inspect, tree, export, rw ls. */
   readOnly: boolean;
+  /** `--ignore-dockerd`. */
+  ignoreDockerd?: boolean | undefined;
   /** Called once if another strata process holds the lock; default: one line on stderr. */
   onWait?: () => void;
 }
@@ -44,6 +46,7 @@ export async function openLayerStore(opts: StoreOptions): Promise<LayerStore> {
     root: opts.root,
     ...(opts.driver ? { driver: opts.driver } : {}),
     readOnly: opts.readOnly,
+    ignoreDockerd: opts.ignoreDockerd ?? false,
     onWait: opts.onWait ?? (() => process.stderr.write(`strata: waiting for the lock on ${opts.root}…\n`)),
   });
 }

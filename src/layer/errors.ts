@@ -17,6 +17,7 @@ import { StrataError } from '../errors/index.js';
  * - `LAYER_IN_USE`          `layer <chainID> is in use: …` (removing a layer something still holds)
  * - `LAYER_BROKEN`          `layer <chainID> exists on disk but did not load: <why>`
  * - `STORE_LOCKED`          `data root <dir> is in use by another strata process` (lock: 'fail')
+ * - `STORE_OWNED_BY_DOCKERD` `data root <dir> is in use by a running dockerd (pid N): …` (writable opens)
  * - `STORE_READ_ONLY`       `layer store opened read-only: cannot <op>`
  * - `STORE_CLOSED`          `layer store is closed`
  * - `NO_DATA_ROOT`          `data root <dir> does not exist` (a read-only open never creates one)
@@ -32,6 +33,7 @@ export type LayerStoreErrorCode =
   | 'LAYER_IN_USE'
   | 'LAYER_BROKEN'
   | 'STORE_LOCKED'
+  | 'STORE_OWNED_BY_DOCKERD'
   | 'STORE_READ_ONLY'
   | 'STORE_CLOSED'
   | 'NO_DATA_ROOT';

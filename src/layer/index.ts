@@ -43,7 +43,9 @@
  * to close, a read-only one (`readOnly: true`) a shared lock. So two strata processes never write
  * one data root at once, and a reader never sees a writer's half-done step; opening waits for
  * the lock (or fails at once with `lock: 'fail'`). Within one process, calls may overlap freely:
- * every change to the in-memory state happens between awaits.
+ * every change to the in-memory state happens between awaits. A data root a running dockerd owns
+ * (dockerd.ts: its process, or the lock on its network store) is refused for writing —
+ * `STORE_OWNED_BY_DOCKERD` — unless `ignoreDockerd`; reading it is allowed.
  */
 export { openLayerStore, LayerStore, type OpenLayerStoreOptions } from './store.js';
 export { Layer, RWLayer } from './handles.js';

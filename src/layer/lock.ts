@@ -21,7 +21,8 @@
  * flock locks belong to the open file, so a process killed with SIGKILL drops its lock with its
  * last fd; there is never a stale lock to clean up. The file itself is empty and never removed
  * (removing it would let two processes lock two different inodes). dockerd does not know this
- * lock: refusing to write under a running dockerd is a separate check.
+ * lock: refusing to write under a running dockerd is a separate check (dockerd.ts), made by every
+ * writable open (`STORE_OWNED_BY_DOCKERD` unless `ignoreDockerd`).
  */
 import fs from 'node:fs';
 import path from 'node:path';

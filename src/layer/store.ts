@@ -9,6 +9,7 @@ import { openDriver, type Driver } from '../driver/index.js';
 import { MetadataStore } from './metadata/index.js';
 import { LayerStoreError, errLayerDoesNotExist } from './errors.js';
 import { DataRootLock, type LockOptions } from './lock.js';
+import { dockerdOwning } from './dockerd.js';
 import { loadAll } from './load.js';
 import { registerLayer } from './register.js';
 import { dropHold } from './release.js';
@@ -37,6 +38,11 @@ export interface OpenLayerStoreOptions extends LockOptions {
   driver?: string | Driver;
   /** Driver options, `key=value` (dockerd's `--storage-opt`). */
   driverOptions?: string[];
+  /**
+   * Open for writing even though a dockerd is running on this data root (it is refused otherwise:
+   * `STORE_OWNED_BY_DOCKERD`). Reading never needs it.
+   */
+  ignoreDockerd?: boolean;
   /** Open under the shared lock: reading only, any number at once. */
   readOnly?: boolean;
 }
@@ -65,6 +71,11 @@ export async function openLayerStore(opts: OpenLayerStoreOptions): Promise<Layer
   const readOnly = opts.readOnly === true;
   // Starting a driver makes its directories: a reader must not make a data root.
   if (readOnly && !fs.existsSync(root)) throw new LayerStoreError('NO_DATA_ROOT', `data root ${root} does not exist`);
+  const owner = readOnly || opts.ignoreDockerd ? undefined : dockerdOwning(root);
+  if (owner) {
+    const who = owner.pid !== undefined ? `a running dockerd (pid ${owner.pid})` : 'a running dockerd';
+    throw new LayerStoreError('STORE_OWNED_BY_DOCKERD', `data root ${root} is in use by ${who}: stop it first, or only read (--ignore-dockerd to write anyway)`);
+  }
   const lock = await DataRootLock.acquire(root, readOnly ? 'shared' : 'exclusive', opts);
   try {
     const driver =

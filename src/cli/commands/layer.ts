@@ -17,7 +17,7 @@ import type { Digest } from '../../digest/index.js';
 import { StrataError, fileError } from '../../errors/index.js';
 import type { LayerInfo, LayerMetadata, LayerStore, MountInfo } from '../../layer/index.js';
 import { emit, errorLine, table } from '../output.js';
-import { withEngineFor } from '../engine.js';
+import { withEngineFor, type Globals } from '../engine.js';
 import {
   ExitCode,
   humanSize,
@@ -30,11 +30,6 @@ import {
   writeOutput,
 } from '../store.js';
 
-export interface LayerGlobals {
-  root: string;
-  driver?: string | undefined;
-  json: boolean;
-}
 
 // ---- ls -----------------------------------------------------------------------------------------
 
@@ -214,10 +209,10 @@ async function exportLayer(store: LayerStore, ref: string, output: string | unde
 
 // ---- registration -------------------------------------------------------------------------------
 
-export function register(program: Command, globals: () => LayerGlobals): void {
+export function register(program: Command, globals: () => Globals): void {
   const store = (readOnly: boolean) => {
     const g = globals();
-    return { root: g.root, driver: g.driver, readOnly };
+    return { root: g.root, driver: g.driver, readOnly, ignoreDockerd: g.ignoreDockerd };
   };
   const layer = program.command('layer').description('read-only layers: list, inspect, add, remove, export');
 

@@ -19,7 +19,7 @@ import { isOverlayMount } from '../../driver/overlay2/system.js';
 import { dockerInit, type LayerMetadata, type LayerStore, type MountInfo } from '../../layer/index.js';
 import { emit, table } from '../output.js';
 import { resolveLayerId, shortId, warnProblems, withLayerStore } from '../store.js';
-import type { LayerGlobals } from './layer.js';
+import type { Globals } from '../engine.js';
 
 function mountInfo(store: LayerStore, name: string): MountInfo {
   const m = store.mounts().find((x) => x.name === name);
@@ -61,10 +61,10 @@ async function remove(store: LayerStore, name: string): Promise<LayerMetadata[]>
   return store.releaseRWLayer(rw);
 }
 
-export function register(program: Command, globals: () => LayerGlobals): void {
+export function register(program: Command, globals: () => Globals): void {
   const store = (readOnly: boolean) => {
     const g = globals();
-    return { root: g.root, driver: g.driver, readOnly };
+    return { root: g.root, driver: g.driver, readOnly, ignoreDockerd: g.ignoreDockerd };
   };
   const rw = program.command('rw').description('read-write layers: create, mount, diff, remove');
 
