@@ -1,0 +1,244 @@
+/**
+ * The contract of strata's userspace OverlayFS: the types every part of `src/ovl` (the engine, the
+ * fs-like API, the FUSE adapter) and its tests agree on. The engine follows the kernel's overlay
+ * rules (shared/spec/overlayfs.md, as verified on Linux 6.18) with all layers on one filesystem
+ * ("samefs"), the `trusted.overlay.*` xattr namespace, `index=off`, `metacopy=off`, `xino=off`.
+ *
+ * Two levels, one engine:
+ * - `OverlayCore` works on union dentries (`OvlNode`), the way the kernel's VFS and a FUSE server
+ *   do: look a name up in a directory node, then act on the node. Every method is synchronous (the
+ *   layers are local files; a FUSE server answers one request at a time) and throws `OvlError`.
+ * - `Overlay` (api.ts) is the fs/promises-like facade over paths inside the union, for programs that
+ *   want to read and change a layer stack without mounting anything.
+ */
+
+/** Whether a lower/merged directory may be renamed (kernel `redirect_dir=`). */
+export type RedirectMode =
+  /** create redirect xattrs on rename of a lower/merged dir, and follow them */
+  | 'on'
+  /** follow redirects found in layers, never create them: such a rename is EXDEV (the kernel default here) */
+  | 'follow'
+  /** ignore redirects in layers; renames are EXDEV */
+  | 'nofollow'
+  /** same as 'follow' (the kernel's redirect_always_follow=Y) */
+  | 'off';
+
+export interface OverlayOptions {
+  /** Lower directories, **top first** (as in `lowerdir=A:B`: A is above B). 1 to 500 of them. */
+  lowerdirs: string[];
+  /** The writable layer. Without it the overlay is read-only and every change fails with EROFS. */
+  upperdir?: string;
+  /** Scratch dir on the same filesystem as `upperdir` (required with it); `work/work` is created as the kernel does. */
+  workdir?: string;
+  /** Default `'follow'`. */
+  redirectDir?: RedirectMode;
+}
+
+/** File types as in `fs.Dirent`/d_type, named. */
+export type OvlFileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
+
+/**
+ * Attributes of a union object as the kernel overlay reports them (samefs rules): `dev` is the
+ * overlay's own device number (one per overlay instance, the same for every object); `ino` is the
+ * real inode's number for non-directories, kept across copy-up through the origin; for directories
+ * the topmost lower dir's (merged) or the real dir's (pure upper, pure lower), the upper root's for
+ * the root. `nlink` is 1 for a merged directory, the real inode's otherwise.
+ */
+export interface OvlStat {
+  dev: number;
+  ino: bigint;
+  /** File type and permission bits, as `st_mode`. */
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blksize: number;
+  blocks: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+/** One merged directory entry (`.` and `..` are never listed). */
+export interface OvlDirent {
+  name: string;
+  type: OvlFileType;
+  /** d_ino: equal to the entry's `OvlStat.ino`. */
+  ino: bigint;
+}
+
+/** statfs of the union: the upper fs's numbers (the top lower's without upper), `type` 0x794c7630. */
+export interface OvlStatfs {
+  type: number;
+  bsize: number;
+  frsize: number;
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  namelen: number;
+}
+
+/** Attribute changes of `setattr` (chmod, chown, truncate, utimes in one call, as FUSE SETATTR). */
+export interface OvlSetattr {
+  /** Permission bits (and setuid/setgid/sticky); the type bits are ignored. */
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  /** Nanoseconds since the epoch, or 'now'. */
+  atimeNs?: bigint | 'now';
+  mtimeNs?: bigint | 'now';
+}
+
+/** Who creates a new object: it is owned by this uid/gid (the caller's, as the kernel's fsuid/fsgid). */
+export interface OvlCaller {
+  uid: number;
+  gid: number;
+  /** Applied to the mode of created objects (the FUSE server passes 0: the kernel already applied it). */
+  umask?: number;
+}
+
+/** renameat2 flags the union accepts; RENAME_WHITEOUT is EINVAL, as in the kernel overlay. */
+export const RENAME_NOREPLACE = 1;
+export const RENAME_EXCHANGE = 2;
+export const RENAME_WHITEOUT = 4;
+
+/** The overlay's statfs magic (OVERLAYFS_SUPER_MAGIC). */
+export const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
+
+/**
+ * A failed union operation, shaped like Node's fs errors: `code` is the errno name the kernel
+ * overlay would return (`EXDEV`), `errno` the negative number (-18), `syscall` the operation, `path`
+ * the union path when known. Message: `EXDEV: cross-device link not permitted, rename '/a' -> '/b'`.
+ */
+export interface OvlErrorShape extends Error {
+  code: string;
+  errno: number;
+  syscall: string;
+  path?: string;
+  dest?: string;
+}
+
+/**
+ * A union dentry: one name in the merged tree. Nodes are handed out by `lookup`/`create`-like calls
+ * and stay valid until the object is removed (then operations on it fail with ENOENT, except on
+ * files already open). A node that was renamed keeps working at its new name. Nodes are the FUSE
+ * server's node IDs; two hard-linked names are two nodes with the same `ino`.
+ */
+export interface OvlNode {
+  /** The node's current union path, `/` for the root (for messages and the path API). */
+  readonly path: string;
+}
+
+/** An open regular file. Reads follow the kernel: a read-only handle opened before a copy-up sees the copied-up data. */
+export interface OvlFile {
+  read(buf: Buffer, offset: number, length: number, position: number): number;
+  write(buf: Buffer, offset: number, length: number, position: number): number;
+  /** Writes at the end (O_APPEND handles do this for every write). */
+  append(buf: Buffer, offset: number, length: number): number;
+  truncate(size: number): void;
+  fsync(datasync: boolean): void;
+  stat(): OvlStat;
+  close(): void;
+}
+
+/**
+ * An open directory: the merged listing is built at the first read (the kernel's rule: lowest
+ * layer's entries first, then upper, then middle layers; whiteouts hidden; de-duplicated by the
+ * topmost) and cached in the handle; `rewind` rebuilds it if the directory changed since (a
+ * per-directory version, as the kernel's readdir cache). Offsets are positions 1..N.
+ */
+export interface OvlDir {
+  /** Entries from position `offset` (0 = start), each with the offset of the entry after it. `.` and `..` included. */
+  read(offset: number): { entry: OvlDirent; next: number }[];
+  rewind(): void;
+  close(): void;
+}
+
+/** open(2) flags: the `fs.constants.O_*` values. */
+export type OpenFlags = number;
+
+/** The engine, node-level and synchronous (see the file comment). */
+export interface OverlayCore {
+  readonly options: Readonly<OverlayOptions>;
+  readonly readOnly: boolean;
+  readonly root: OvlNode;
+
+  lookup(dir: OvlNode, name: string): OvlNode;
+  getattr(node: OvlNode): OvlStat;
+  setattr(node: OvlNode, attr: OvlSetattr): OvlStat;
+  readlink(node: OvlNode): string;
+  /** Creates a regular file, fifo, socket or device (`mode` carries the type); a char 0:0 is EPERM. */
+  mknod(dir: OvlNode, name: string, mode: number, rdev: number, caller: OvlCaller): OvlNode;
+  mkdir(dir: OvlNode, name: string, mode: number, caller: OvlCaller): OvlNode;
+  symlink(dir: OvlNode, name: string, target: string, caller: OvlCaller): OvlNode;
+  unlink(dir: OvlNode, name: string): void;
+  rmdir(dir: OvlNode, name: string): void;
+  rename(dir: OvlNode, name: string, newDir: OvlNode, newName: string, flags: number): void;
+  link(node: OvlNode, newDir: OvlNode, newName: string): OvlNode;
+  open(node: OvlNode, flags: OpenFlags): OvlFile;
+  /** open(O_CREAT) of a name: creates it (or opens the existing one unless O_EXCL). */
+  create(dir: OvlNode, name: string, flags: OpenFlags, mode: number, caller: OvlCaller): { node: OvlNode; file: OvlFile };
+  opendir(node: OvlNode): OvlDir;
+  getxattr(node: OvlNode, name: string): Buffer;
+  listxattr(node: OvlNode): string[];
+  setxattr(node: OvlNode, name: string, value: Buffer, flags: number): void;
+  removexattr(node: OvlNode, name: string): void;
+  statfs(): OvlStatfs;
+  /** Drops the engine's caches and closes every open handle's fd. */
+  close(): void;
+}
+
+/** An open file of the path API (fs/promises' FileHandle, reduced). `position` null = the handle's own offset. */
+export interface OverlayFileHandle {
+  read(buf: Buffer, offset?: number, length?: number, position?: number | null): Promise<{ bytesRead: number }>;
+  write(buf: Buffer, offset?: number, length?: number, position?: number | null): Promise<{ bytesWritten: number }>;
+  truncate(size?: number): Promise<void>;
+  sync(): Promise<void>;
+  stat(): Promise<OvlStat>;
+  close(): Promise<void>;
+}
+
+/**
+ * The fs/promises-like API over union paths (`/a/b`, always from the union's root; `..` never
+ * leaves it). Intermediate symlinks are followed inside the union, as if it were chroot'ed; `stat`
+ * and `chown`/`chmod`/`utimes` follow a final symlink, `lstat`/`lchown`/`lutimes`, `readlink` and
+ * the xattr calls do not. Errors are `OvlErrorShape`s with the kernel overlay's errno. Created
+ * objects belong to `caller` (default: this process's uid/gid, umask 0). No permission checks:
+ * callers act as root, as strata's tools do.
+ */
+export interface Overlay {
+  readonly core: OverlayCore;
+  stat(path: string): Promise<OvlStat>;
+  lstat(path: string): Promise<OvlStat>;
+  readdir(path: string): Promise<OvlDirent[]>;
+  readFile(path: string): Promise<Buffer>;
+  writeFile(path: string, data: Buffer | string, opts?: { mode?: number }): Promise<void>;
+  /** `flags` as fs.open's: a number (O_*) or a string ('r', 'r+', 'w', 'wx', 'a', ...). */
+  open(path: string, flags?: number | string, mode?: number): Promise<OverlayFileHandle>;
+  truncate(path: string, size?: number): Promise<void>;
+  mkdir(path: string, mode?: number): Promise<void>;
+  rmdir(path: string): Promise<void>;
+  unlink(path: string): Promise<void>;
+  /** renameat2 flags: RENAME_NOREPLACE, RENAME_EXCHANGE (RENAME_WHITEOUT is EINVAL). */
+  rename(from: string, to: string, flags?: number): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
+  symlink(target: string, path: string): Promise<void>;
+  readlink(path: string): Promise<string>;
+  mknod(path: string, mode: number, rdev?: number): Promise<void>;
+  chmod(path: string, mode: number): Promise<void>;
+  chown(path: string, uid: number, gid: number): Promise<void>;
+  lchown(path: string, uid: number, gid: number): Promise<void>;
+  utimes(path: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
+  lutimes(path: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
+  getxattr(path: string, name: string): Promise<Buffer>;
+  setxattr(path: string, name: string, value: Buffer, flags?: number): Promise<void>;
+  listxattr(path: string): Promise<string[]>;
+  removexattr(path: string, name: string): Promise<void>;
+  statfs(): Promise<OvlStatfs>;
+  close(): Promise<void>;
+}
