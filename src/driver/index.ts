@@ -20,11 +20,14 @@
  * The contract is `Driver` (driver.ts), every method with its promise. Selection (registry.ts)
  * picks the driver dockerd would pick for the same root. Built in:
  * - `overlay2` (overlay2/): the kernel's OverlayFS in Docker's exact on-disk layout;
+ * - `fuse-overlay` (fuse-overlay/): the same layout, mounted by strata's own OverlayFS through
+ *   FUSE (`strata-overlay`), where the kernel's overlay cannot be mounted;
  * - `vfs` (vfs/): full copies, works anywhere, always the naive diff (naive.ts).
  */
 import { createRegistry, register, selectDriver, type DriverRegistry, type Selected } from './registry.js';
 import { initOverlay2 } from './overlay2/index.js';
 import { initVfs } from './vfs/index.js';
+import { initFuseOverlay } from './fuse-overlay/index.js';
 
 export * from './driver.js';
 export {
@@ -49,6 +52,7 @@ export { probeDrivers, type DriverSupport } from './support.js';
 export function builtinRegistry(): DriverRegistry {
   const registry = createRegistry();
   register(registry, 'overlay2', initOverlay2);
+  register(registry, 'fuse-overlay', initFuseOverlay);
   register(registry, 'vfs', initVfs);
   return registry;
 }

@@ -117,7 +117,7 @@ test('register: a name registers once; the second time fails and the first stays
 });
 
 test('the built-in registry and priority: overlay2 and vfs registered; overlay2 then fuse-overlay then vfs', () => {
-  assert.deepEqual(registeredNames(builtinRegistry()), ['overlay2', 'vfs']);
+  assert.deepEqual(registeredNames(builtinRegistry()), ['overlay2', 'fuse-overlay', 'vfs']);
   assert.deepEqual([...DEFAULT_PRIORITY], ['overlay2', 'fuse-overlay', 'vfs']);
 });
 

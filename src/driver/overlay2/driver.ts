@@ -9,7 +9,7 @@ import {
   COMMITTED_FILE, DIFF_DIR, LINK_DIR, LINK_FILE, LOWER_FILE, MERGED_DIR, WORK_DIR,
   computeLower, generateLinkId, readLower, resolveLowerDirs,
 } from './layout.js';
-import { mountLayer, RefCounter, type MountMethod } from './mount.js';
+import { kernelMounter, RefCounter, type MergedMounter, type MountMethod } from './mount.js';
 import { naiveDiff, type DiffOperations } from '../naive.js';
 import { parseStorageOpt } from './options.js';
 import type { QuotaControl } from './quota.js';
@@ -48,17 +48,26 @@ function exists(p: string): boolean {
   }
 }
 
+/**
+ * Docker's overlay2 layout and rules; the mounter decides who serves `merged/` (the kernel for
+ * overlay2, strata-overlay for fuse-overlay), and gives the driver its name.
+ */
 export class Overlay2Driver implements Driver {
-  readonly name = 'overlay2';
+  readonly name: string;
   readonly home: string;
-  private readonly ctr = new RefCounter();
+  private readonly ctr: RefCounter;
   /** moby's NaiveDiffDriver over this driver's own get/put: the fallback diff family. */
   private readonly naive: DiffOperations = naiveDiff(this);
   /** How each currently mounted merged dir was mounted (for tests and the bench). */
   readonly mountMethods = new Map<string, MountMethod>();
 
-  constructor(readonly config: Overlay2Config) {
+  constructor(
+    readonly config: Overlay2Config,
+    private readonly mounter: MergedMounter = kernelMounter,
+  ) {
     this.home = config.home;
+    this.name = mounter.driver;
+    this.ctr = new RefCounter(mounter.isMounted);
   }
 
   private dir(id: string): string {
@@ -157,7 +166,7 @@ export class Overlay2Driver implements Driver {
         indexOff: this.config.indexOff, userxattr: this.config.userxattr, lowerdirPlus: this.config.lowerdirPlus,
         ...(mountLabel ? { mountLabel } : {}),
       };
-      this.mountMethods.set(merged, mountLayer(req));
+      this.mountMethods.set(merged, this.mounter.mount(req));
       ok = true;
       return merged;
     } finally {

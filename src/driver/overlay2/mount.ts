@@ -25,8 +25,22 @@ export interface MountRequest {
   lowerdirPlus: boolean;
 }
 
-/** How the mount was (or will be) made. */
-export type MountMethod = 'mount' | 'lowerdir+' | 'relative';
+/** How the mount was (or will be) made: by the kernel (three ways), or by strata-overlay through FUSE. */
+export type MountMethod = 'mount' | 'lowerdir+' | 'relative' | 'fuse';
+
+/**
+ * What makes a layer's `merged/` appear: the one part in which overlay2 (the kernel's OverlayFS)
+ * and fuse-overlay (strata's own, through FUSE) differ. Both keep Docker's layout and unmount with
+ * umount2.
+ */
+export interface MergedMounter {
+  /** The driver this mounter serves: `overlay2` or `fuse-overlay`. */
+  readonly driver: string;
+  /** Mounts layer `r.id` on `<home>/<id>/merged`; throws a one-line StrataError on failure. */
+  mount(r: MountRequest): MountMethod;
+  /** Whether `p` is already such a mount (left by an earlier process). */
+  isMounted(p: string): boolean;
+}
 
 /** go-selinux `FormatMountLabel`: `<opts>,context="<label>"`, or the options alone without a label. */
 export function formatMountLabel(opts: string, label?: string): string {
@@ -114,6 +128,9 @@ export function mountLayer(r: MountRequest): MountMethod {
   if (res.error || res.status !== 0) throw fail(new Error((res.error?.message ?? res.stderr).trim()));
   return 'relative';
 }
+
+/** overlay2's mounter: the kernel. */
+export const kernelMounter: MergedMounter = { driver: 'overlay2', mount: mountLayer, isMounted: isOverlayMount };
 
 /**
  * moby's RefCounter: counts users per path. The first time a path is seen it checks whether it
