@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -883,6 +884,173 @@ static napi_value js_direntTypes(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* ---- overlay support: raw directory order, file handles, fs uuid ---------------------------- */
+
+/* readdirRaw(dir) -> { names: string[], types: Uint8Array, inos: BigUint64Array }: every entry of
+ * `dir` in the filesystem's own getdents order, `.` and `..` included, with d_type and d_ino; the
+ * dir's atime is left alone (O_NOATIME) where the caller may do that.
+ * Node's readdir sorts by name (libuv scandir) and its Dir drops `.`/`..`; an overlay's merged
+ * readdir order is defined in terms of the layers' native order, so it needs this. */
+static napi_value js_readdirRaw(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  cstr_t path;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  /* O_NOATIME: listing a layer must not change it (as the kernel overlay reads its layers) */
+  int fd = open(path.p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOATIME);
+  if (fd < 0 && errno == EPERM) fd = open(path.p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd < 0 ? NULL : fdopendir(fd);
+  if (!d) {
+    int e = errno;
+    if (fd >= 0) close(fd);
+    napi_value r = throw_sys(env, e, "opendir", path.p, NULL, NULL);
+    cstr_free(&path);
+    return r;
+  }
+  size_t cap = 64, n = 0;
+  uint8_t *types = (uint8_t *)malloc(cap);
+  uint64_t *inos = (uint64_t *)malloc(cap * sizeof *inos);
+  napi_value names;
+  napi_create_array(env, &names);
+  struct dirent *e;
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    e = readdir(d);
+    if (!e) {
+      err = errno;
+      break;
+    }
+    if (n == cap) {
+      cap *= 2;
+      uint8_t *nt = (uint8_t *)realloc(types, cap);
+      if (nt) types = nt;
+      uint64_t *ni = (uint64_t *)realloc(inos, cap * sizeof *inos);
+      if (ni) inos = ni;
+      if (!nt || !ni) {
+        err = ENOMEM;
+        break;
+      }
+    }
+    types[n] = e->d_type;
+    inos[n] = (uint64_t)e->d_ino;
+    napi_value s;
+    napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &s);
+    napi_set_element(env, names, (uint32_t)n, s);
+    n++;
+  }
+  closedir(d);
+  napi_value out = NULL;
+  if (err) {
+    throw_sys(env, err, "readdir", path.p, NULL, NULL);
+  } else {
+    void *tdata, *idata;
+    napi_value tbuf, ibuf, tarr, iarr;
+    napi_create_arraybuffer(env, n ? n : 1, &tdata, &tbuf);
+    if (n) memcpy(tdata, types, n);
+    napi_create_typedarray(env, napi_uint8_array, n, tbuf, 0, &tarr);
+    napi_create_arraybuffer(env, (n ? n : 1) * sizeof(uint64_t), &idata, &ibuf);
+    if (n) memcpy(idata, inos, n * sizeof(uint64_t));
+    napi_create_typedarray(env, napi_biguint64_array, n, ibuf, 0, &iarr);
+    napi_create_object(env, &out);
+    napi_set_named_property(env, out, "names", names);
+    napi_set_named_property(env, out, "types", tarr);
+    napi_set_named_property(env, out, "inos", iarr);
+  }
+  free(types);
+  free(inos);
+  cstr_free(&path);
+  return out;
+}
+
+/* nameToHandleAt(dirFd, path, flags) -> { type, handle: Buffer, mountId }: the filesystem's
+ * persistent handle of `path`, as name_to_handle_at(2) (AT_SYMLINK_FOLLOW/AT_EMPTY_PATH in flags). */
+static napi_value js_nameToHandleAt(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int dfd;
+  uint32_t flags;
+  cstr_t path;
+  if (get_int(env, argv[0], "dirFd", &dfd) || get_u32_opt(env, argv[2], "flags", &flags)) return NULL;
+  if (get_cstr(env, argv[1], "path", 0, &path)) return NULL;
+  struct {
+    struct file_handle fh;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } h;
+  h.fh.handle_bytes = MAX_HANDLE_SZ;
+  int mount_id = 0;
+  napi_value out = NULL;
+  if (name_to_handle_at(dfd, path.p, &h.fh, &mount_id, (int)flags) < 0) {
+    throw_sys(env, errno, "name_to_handle_at", path.p, NULL, NULL);
+  } else {
+    napi_value v;
+    void *data;
+    napi_create_object(env, &out);
+    napi_create_int32(env, h.fh.handle_type, &v);
+    napi_set_named_property(env, out, "type", v);
+    napi_create_buffer_copy(env, h.fh.handle_bytes, h.fh.f_handle, &data, &v);
+    napi_set_named_property(env, out, "handle", v);
+    napi_create_int32(env, mount_id, &v);
+    napi_set_named_property(env, out, "mountId", v);
+  }
+  cstr_free(&path);
+  return out;
+}
+
+/* openByHandleAt(mountFd, type, handle: Buffer, flags) -> fd, as open_by_handle_at(2) (needs
+ * CAP_DAC_READ_SEARCH). A handle whose inode is gone throws ESTALE. */
+static napi_value js_openByHandleAt(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int mfd, type;
+  uint32_t flags;
+  bool is_buf = false;
+  void *data = NULL;
+  size_t len = 0;
+  if (get_int(env, argv[0], "mountFd", &mfd) || get_int(env, argv[1], "type", &type) ||
+      get_u32_opt(env, argv[3], "flags", &flags))
+    return NULL;
+  if (napi_is_buffer(env, argv[2], &is_buf) != napi_ok || !is_buf) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be a Buffer", "handle");
+    return NULL;
+  }
+  napi_get_buffer_info(env, argv[2], &data, &len);
+  if (len > MAX_HANDLE_SZ) return throw_sys(env, EINVAL, "open_by_handle_at", NULL, NULL, NULL);
+  struct {
+    struct file_handle fh;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } h;
+  h.fh.handle_bytes = (unsigned int)len;
+  h.fh.handle_type = type;
+  memcpy(h.fh.f_handle, data, len);
+  int fd = open_by_handle_at(mfd, &h.fh, (int)(flags | O_CLOEXEC));
+  if (fd < 0) return throw_sys(env, errno, "open_by_handle_at", NULL, NULL, NULL);
+  napi_value v;
+  napi_create_int32(env, fd, &v);
+  return v;
+}
+
+/* FS_IOC_GETFSUUID (Linux 6.5): the filesystem's UUID as the kernel keeps it in s_uuid. */
+struct strata_fsuuid2 {
+  uint8_t len;
+  uint8_t uuid[16];
+};
+#ifndef FS_IOC_GETFSUUID
+#define FS_IOC_GETFSUUID _IOR(0x15, 0, struct strata_fsuuid2)
+#endif
+
+/* fsUuid(fd) -> Buffer: the UUID of the filesystem holding `fd` (the bytes an overlay origin
+ * file handle records); throws ENOTTY where the filesystem has none. */
+static napi_value js_fsUuid(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int fd;
+  if (get_int(env, argv[0], "fd", &fd)) return NULL;
+  struct strata_fsuuid2 u;
+  memset(&u, 0, sizeof u);
+  if (ioctl(fd, FS_IOC_GETFSUUID, &u) < 0) return throw_sys(env, errno, "ioctl(FS_IOC_GETFSUUID)", NULL, NULL, NULL);
+  napi_value v;
+  void *data;
+  napi_create_buffer_copy(env, u.len <= 16 ? u.len : 16, u.uuid, &data, &v);
+  return v;
+}
+
 /* ---- locks ---------------------------------------------------------------------------------- */
 
 /* flock(fd, op): makes exactly one flock(2) call (retrying on EINTR). A conflict with LOCK_NB
@@ -1188,6 +1356,10 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
       F("direntTypes", js_direntTypes),
+      F("readdirRaw", js_readdirRaw),
+      F("nameToHandleAt", js_nameToHandleAt),
+      F("openByHandleAt", js_openByHandleAt),
+      F("fsUuid", js_fsUuid),
       F("flock", js_flock),
       F("flockWait", js_flock_wait),
       F("ofdLock", js_ofd_lock),

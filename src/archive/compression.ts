@@ -6,7 +6,7 @@
  * strata:
  *
  *   for await (const chunk of decompress(fs.createReadStream(blob, { highWaterMark: 1 << 20 }),
- *                                        { maxOutputBytes: 64 << 30, signal })) {
+ *                                        { maxOutputBytes: 64 * 1024 ** 3, signal })) {
  *     tar.push(chunk);               // the uncompressed layer, 1 MiB at a time
  *   }
  *   for await (const chunk of compress(tarChunks, 'gzip')) out.write(chunk);
@@ -34,10 +34,24 @@
  *   (`UNSUPPORTED_COMPRESSION`).
  * - anything else is taken as uncompressed and passed through untouched.
  *
+ * Bomb guard. A layer is untrusted, and a small compressed one can expand without end (zeros
+ * compress 1000:1 with gzip and 30 000:1 and more with zstd, so 4 MiB of gzip or 100 KiB of zstd
+ * can claim many GiB — written to disk as file content, or hashed and recorded as trailing data).
+ * So unless told otherwise, `decompress` stops compressed input whose output passes both a floor
+ * (1 GiB) and 100 times the compressed bytes read so far: `DECOMPRESSION_LIMIT`, "gzip data
+ * decompresses to more than 100 times its size (1073741824 bytes from 2097152)". Why these numbers:
+ * nothing in a layer's manifest says how large it is uncompressed (OCI descriptors give the
+ * compressed size, docker-save archives nothing), so the bound can only be relative to what the
+ * sender actually sent — which makes damage cost the attacker in proportion. Real layers expand 2–10
+ * times; beyond that only long runs of one byte do, and the 1 GiB floor lets those through up to a
+ * size no ordinary image reaches (a 300 MB `lastlog` of zeros from a large-UID `useradd` loads).
+ * The ratio is Apache POI's zip-bomb default. Uncompressed input is never limited by it (its size
+ * is what the sender sent), and `expansion: false` or other numbers change it per call.
+ *
  * Errors are `StrataError`s with one-line messages: `CORRUPT_COMPRESSED_DATA` ("gzip data is
  * corrupt: incorrect header check", "zstd data is truncated"), `DECOMPRESSION_LIMIT`
- * ("decompressed data exceeds N bytes"), `UNSUPPORTED_COMPRESSION`. An error thrown by the
- * source itself, and the abort reason, pass through unchanged.
+ * ("decompressed data exceeds N bytes", or the bomb guard's message), `UNSUPPORTED_COMPRESSION`. An
+ * error thrown by the source itself, and the abort reason, pass through unchanged.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -54,9 +68,24 @@ export type Compression = 'gzip' | 'zstd' | 'bzip2' | 'xz' | 'none';
  */
 export type ByteInput = AsyncIterable<Uint8Array> | Iterable<Uint8Array> | NodeJS.ReadableStream | Uint8Array;
 
+/** How far compressed data may expand: past `floor` output bytes, at most `ratio` times the input read. */
+export interface ExpansionLimit {
+  ratio: number;
+  floor: number;
+}
+
+/** The bomb guard `decompress` applies unless told otherwise (see the module comment). */
+export const DEFAULT_EXPANSION_LIMIT: Readonly<ExpansionLimit> = Object.freeze({ ratio: 100, floor: 1024 ** 3 });
+
 export interface DecompressOptions {
   /** Fail with `DECOMPRESSION_LIMIT` once the output exceeds this many bytes. Default: no limit. */
   maxOutputBytes?: number;
+  /**
+   * The bomb guard for compressed input: fail with `DECOMPRESSION_LIMIT` once the output is past
+   * `floor` bytes and more than `ratio` times the compressed bytes read so far. Default
+   * `DEFAULT_EXPANSION_LIMIT` (100 times, past 1 GiB); `false` turns it off.
+   */
+  expansion?: ExpansionLimit | false;
   /** Abort: the generator rejects with `signal.reason` and releases everything. */
   signal?: AbortSignal;
   /** Told the detected format once, after sniffing and before the first chunk. */
@@ -117,6 +146,10 @@ export function sniffCompression(head: Uint8Array): Compression {
 export async function* decompress(source: ByteInput, opts: DecompressOptions = {}): AsyncGenerator<Buffer, void, undefined> {
   const limit = opts.maxOutputBytes ?? Infinity;
   if (!(limit >= 0)) throw new RangeError(`maxOutputBytes must be a non-negative number, got ${opts.maxOutputBytes}`);
+  const expansion = opts.expansion ?? DEFAULT_EXPANSION_LIMIT;
+  if (expansion && !(expansion.ratio > 0 && expansion.floor >= 0)) {
+    throw new RangeError(`expansion needs a positive ratio and a non-negative floor, got ${JSON.stringify(expansion)}`);
+  }
   const signal = opts.signal;
   const input = new Input(source, signal);
   try {
@@ -138,10 +171,12 @@ export async function* decompress(source: ByteInput, opts: DecompressOptions = {
         body = throughCommand(format, input, signal);
         break;
     }
+    const guard = format === 'none' ? false : expansion;
     let total = 0;
     for await (const chunk of body) {
       total += chunk.length;
       if (total > limit) throw new StrataError('DECOMPRESSION_LIMIT', `decompressed data exceeds ${limit} bytes`);
+      if (guard && total > guard.floor && total > guard.ratio * input.bytesRead) throw bomb(format, guard, total, input.bytesRead);
       signal?.throwIfAborted();
       yield chunk;
     }
@@ -182,6 +217,13 @@ export async function* compress(
   }
 }
 
+function bomb(format: Compression, guard: ExpansionLimit, out: number, read: number): StrataError {
+  return new StrataError(
+    'DECOMPRESSION_LIMIT',
+    `${format} data decompresses to more than ${guard.ratio} times its size (${out} bytes from ${read}): refused as a decompression bomb`,
+  );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Input: one pull-based reader over any ByteInput, with push-back (for sniffing) and abort.
 
@@ -197,6 +239,8 @@ class Input {
   private readonly pushedBack: Buffer[] = [];
   private inFlight = false;
   private closed = false;
+  /** Bytes taken from the source so far (a chunk pushed back and taken again counts once). */
+  bytesRead = 0;
 
   constructor(
     source: ByteInput,
@@ -248,6 +292,7 @@ class Input {
       }
       if (r.done) return null;
       const buf = toBuffer(r.value);
+      this.bytesRead += buf.length;
       if (buf.length > 0) return buf;
     }
   }

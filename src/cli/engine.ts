@@ -3,6 +3,7 @@
  * (read-only verbs under the shared lock, the rest exclusive), load problems as warnings, and
  * docker's "2 hours ago".
  */
+import fs from 'node:fs';
 import { withEngine, type Engine } from '../engine/engine.js';
 import { warnProblems } from './store.js';
 
@@ -14,13 +15,17 @@ export interface Globals {
   ignoreDockerd?: boolean;
 }
 
-/** Runs `fn` on the data root of `--root`/`--driver`, warning once about anything that did not load. */
+/**
+ * Runs `fn` on the data root of `--root`/`--driver`, warning once about anything that did not
+ * load. A read on a root that does not exist yet starts it empty (as dockerd's first start does),
+ * so `strata images` or `df` on a new machine answers "nothing" instead of failing.
+ */
 export function withEngineFor<T>(g: Globals, readOnly: boolean, fn: (engine: Engine) => Promise<T> | T): Promise<T> {
   return withEngine(
     {
       root: g.root,
       ...(g.driver ? { driver: g.driver } : {}),
-      readOnly,
+      readOnly: readOnly && fs.existsSync(g.root),
       ignoreDockerd: g.ignoreDockerd ?? false,
       onWait: () => process.stderr.write(`strata: waiting for the lock on ${g.root}…\n`),
     },

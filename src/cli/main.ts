@@ -14,6 +14,7 @@ import * as rw from './commands/rw.js';
 import * as image from './commands/image.js';
 import * as container from './commands/container.js';
 import * as system from './commands/system.js';
+import * as registry from './commands/registry.js';
 
 interface GlobalOptions {
   root: string;
@@ -45,6 +46,7 @@ function buildProgram(): Command {
   image.register(program, globals);
   container.register(program, globals);
   system.register(program, globals);
+  registry.register(program, globals);
   for (const c of allCommands(program)) c.exitOverride().configureOutput({ outputError: () => undefined });
   return program;
 }

@@ -10,10 +10,11 @@
  */
 import { DIGEST_EMPTY_TAR, type Digest } from '../digest/index.js';
 import { StrataError } from '../errors/index.js';
-import { marshalImageConfig, newContainerConfig, newHistoryEntry, newImageConfig, type ImageConfig } from '../image/config.js';
+import { imageId, marshalImageConfig, newContainerConfig, newHistoryEntry, newImageConfig, type ImageConfig } from '../image/config.js';
 import { goTimeNowUTC } from '../image/imagedb/index.js';
 import { parseNormalizedNamed } from '../image/reference/index.js';
-import { dockerInit, type LayerMetadata } from '../layer/index.js';
+import { dockerInit, type Layer, type LayerMetadata } from '../layer/index.js';
+import { beginIntent, underIntent } from './intent.js';
 import type { ContainerRecord } from './containers.js';
 import type { Engine } from './engine.js';
 import { hostPlatform } from './platform.js';
@@ -22,16 +23,29 @@ import { hostPlatform } from './platform.js';
 export async function createContainer(engine: Engine, imageRef: string, opts: { name?: string } = {}): Promise<ContainerRecord> {
   const image = engine.images.get(engine.images.resolve(imageRef));
   const rec = engine.containers.prepare(image.id, opts.name);
-  await engine.layers.createRWLayer(rec.id, image.topChainId, { init: dockerInit() });
-  engine.containers.add(rec);
-  return rec;
+  // An RW layer whose record never got written is released (now on an error, or at the next open).
+  return underIntent(engine, { op: 'create', container: rec.id }, async () => {
+    await engine.layers.createRWLayer(rec.id, image.topChainId, { init: dockerInit() });
+    engine.containers.add(rec);
+    return rec;
+  });
 }
 
-/** `docker rm`: the record, then the RW layer (unmounted first by the driver). Returns the layers deleted. */
+/**
+ * `docker rm`: the record, then the RW layer (unmounted first by the driver). Returns the layers
+ * deleted. Once started it is finished: a kill (or a failure) after the record went leaves an
+ * intent, and the next writable open releases the RW layer.
+ */
 export async function removeContainer(engine: Engine, ref: string): Promise<LayerMetadata[]> {
   const rec = engine.containers.get(ref);
+  // The layers under it too: when its image is gone (rmi -f), its release deletes them in a cascade.
+  const layers: Digest[] = [];
+  for (let p = engine.layers.mounts().find((m) => m.name === rec.id)?.parent; p !== undefined; p = engine.layers.layer(p).parent) layers.unshift(p);
+  const intent = beginIntent(engine, { op: 'rm', container: rec.id, layers });
   engine.containers.remove(rec.id);
-  return engine.layers.releaseRWLayer(engine.layers.getRWLayer(rec.id));
+  const deleted = await engine.layers.releaseRWLayer(engine.layers.getRWLayer(rec.id));
+  intent.done();
+  return deleted;
 }
 
 export interface CommitOptions {
@@ -55,16 +69,36 @@ export async function commitContainer(engine: Engine, ref: string, opts: CommitO
   const parent = engine.images.has(rec.image) ? engine.images.get(rec.image) : undefined;
   if (!parent) throw new StrataError('IMAGE_NOT_FOUND', `the image of container ${rec.name} (${rec.image}) no longer exists`);
   const rw = engine.layers.getRWLayer(rec.id);
-  const layer = await engine.layers.register(rw.tarStream(), parent.topChainId, opts.signal ? { signal: opts.signal } : {});
-  try {
-    const bytes = marshalImageConfig(childImage(parent.config, rec, layer.diffId, opts));
-    const id = await engine.images.create(bytes);
-    engine.images.setParent(id, parent.id);
-    if (tag) engine.images.references.addTag(tag, id, true);
-    return { id, diffId: layer.diffId };
-  } finally {
-    await engine.layers.release(layer);
-  }
+  const top = parent.topChainId ?? '';
+  const before = engine.layers.layers().filter((l) => (l.parent ?? '') === top).map((l) => l.chainId);
+  let layer: Layer | undefined;
+  const releaseLayer = async () => {
+    const l = layer;
+    layer = undefined;
+    if (l) await engine.layers.release(l);
+  };
+  // Until the layer is known, the intent names it as "a new layer on the image's top layer".
+  return underIntent(
+    engine,
+    { op: 'commit', newChildrenOf: { parent: top, before } },
+    async (intent) => {
+      layer = await engine.layers.register(rw.tarStream(), parent.topChainId, opts.signal ? { signal: opts.signal } : {});
+      const bytes = marshalImageConfig(childImage(parent.config, rec, layer.diffId, opts));
+      const id = imageId(bytes);
+      intent.update({
+        op: 'commit',
+        ...(before.includes(layer.chainId) ? {} : { layers: [layer.chainId] }),
+        ...(engine.images.has(id) ? {} : { images: [{ id, tags: tag ? [tag.string()] : [], parent: parent.id }] }),
+      });
+      await engine.images.create(bytes);
+      engine.images.setParent(id, parent.id);
+      if (tag) engine.images.references.addTag(tag, id, true);
+      const diffId = layer.diffId;
+      await releaseLayer();
+      return { id, diffId };
+    },
+    releaseLayer, // the handle goes before the undo, which removes only unheld layers
+  );
 }
 
 /** moby's `image.NewChildImage`. */

@@ -21,8 +21,11 @@
  * Files: engine.ts (open/close), containers.ts (strata's container records), container.ts
  * (create, remove, commit), load/ (plan.ts checks a whole archive before load.ts registers
  * anything), save.ts (which images, which tags; the writers are in image/archive/), rmi.ts (rmi
- * and prune policy), fsck.ts, rootfs.ts (a mounted view for export and cp), build.ts (an image
- * archive from directories), platform.ts.
+ * and prune policy), fsck.ts, repair.ts (`fsck --repair`: removes exactly the damaged entries and
+ * what depends on them), pull.ts and push.ts (registries, through src/registry/), rootfs.ts (a
+ * mounted view for export and cp), build.ts (an image archive from directories), platform.ts,
+ * intent.ts (what a verb writes before its first change, so a killed one is finished or undone at
+ * the next open).
  *
  * Every function leaves the data root whole when it fails: a load that fails releases the layers
  * it registered; a commit that fails releases its layer; rmi changes references before the image.
@@ -35,6 +38,9 @@ export { planLoad, type LoadItem, type LoadLayer } from './load/plan.js';
 export { saveImages, saveSelection, type SaveFormat, type SaveImagesOptions, type SaveSelection } from './save.js';
 export { removeImage, pruneImages, type DeleteRecord, type PruneReport } from './rmi.js';
 export { fsck, type FsckReport, type Damage, type FsckOptions } from './fsck.js';
+export { planRepair, executeRepair, type RepairPlan, type RepairAction } from './repair.js';
 export { withRootfs, scopedPath } from './rootfs.js';
 export { imageArchive, type BuildOptions } from './build.js';
 export { hostPlatform, parsePlatform, formatPlatform, platformMatches, type Platform } from './platform.js';
+export { pullImage, pullReference, type PullOptions, type PullProgress, type PullResult, type PulledLayer, type LayerStatus } from './pull.js';
+export { pushImage, hmacKey, metadataHmac, type PushOptions, type PushProgress, type PushResult, type PushedLayer } from './push.js';

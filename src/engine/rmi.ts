@@ -12,10 +12,12 @@
  *   (strata's containers are never running, so they are dockerd's "stopped" ones).
  * - Deleting an image also tries its parent chain, quietly, as dockerd's prune of parents does.
  */
-import type { Digest } from '../digest/index.js';
+import { chainIds, type Digest } from '../digest/index.js';
+import { diffIdsOf } from '../image/config.js';
 import { StrataError } from '../errors/index.js';
 import { DigestReference, parseAnyReference, parseNormalizedNamed, type Reference } from '../image/reference/index.js';
 import type { Engine } from './engine.js';
+import { underIntent } from './intent.js';
 
 export interface DeleteRecord {
   untagged?: string;
@@ -49,9 +51,24 @@ function canRemoveReferences(refs: Reference[]): boolean {
   return tags.length <= 1 && new Set(refs.map((r) => r.name())).size <= 1;
 }
 
-/** dockerd's `ImageDelete(ref, force, prune=true)`. */
+/**
+ * dockerd's `ImageDelete(ref, force, prune=true)`. It runs under an rmi intent (intent.ts), so
+ * that a kill after the untag finishes the delete at the next open instead of leaving the image
+ * untagged, and the layers a deleted image held are not left held by nothing.
+ */
 export async function removeImage(engine: Engine, ref: string, opts: { force?: boolean } = {}): Promise<DeleteRecord[]> {
   const id = engine.images.resolve(ref);
+  const chain: Digest[] = []; // the image, then its parents (deleteHelper may take them too)
+  for (let i: Digest | undefined = id; i && engine.images.has(i) && !chain.includes(i); i = engine.images.parentOf(i)) chain.push(i);
+  // Every layer of theirs, not only the tops: a kill in the middle of a cascade leaves the
+  // layers below the one being deleted held by nothing.
+  const layers = new Set<Digest>();
+  for (const i of [...chain].reverse()) for (const c of chainIds(diffIdsOf(engine.images.get(i).config))) layers.add(c);
+  const deleting = chain.map((i, n) => ({ id: i, force: n === 0 && (opts.force ?? false) }));
+  return underIntent(engine, { op: 'rmi', deleting, layers: [...layers] }, () => removeImageNow(engine, ref, id, opts));
+}
+
+async function removeImageNow(engine: Engine, ref: string, id: Digest, opts: { force?: boolean }): Promise<DeleteRecord[]> {
   const refs = engine.images.references.references(id);
   const records: DeleteRecord[] = [];
   let quietParent = false;

@@ -38,14 +38,36 @@
  * unlisted by one rename before anything is deleted (layer and RW-layer deletion). A process
  * killed at any point leaves the store loading cleanly, with only whole layers; what it left in
  * `tmp/` or as `-removing` is finished at the next writable open (`recovered`) — see recovery.ts.
+ * Verbs that span stores (a load: layers, then images, then tags) add an intent on top, undone or
+ * finished by the engine's next writable open (engine/intent.ts). Both are checked by SIGKILLing
+ * at every step (test/layer/store-crash-points.test.ts) and at random steps of every `strata`
+ * verb (test/engine/crash.test.ts; scripts/crash-trials.ts for the long run).
  *
- * Locking (lock.ts): a writable store holds an exclusive flock on `<root>/strata.lock` from open
- * to close, a read-only one (`readOnly: true`) a shared lock. So two strata processes never write
- * one data root at once, and a reader never sees a writer's half-done step; opening waits for
- * the lock (or fails at once with `lock: 'fail'`). Within one process, calls may overlap freely:
- * every change to the in-memory state happens between awaits. A data root a running dockerd owns
- * (dockerd.ts: its process, or the lock on its network store) is refused for writing —
- * `STORE_OWNED_BY_DOCKERD` — unless `ignoreDockerd`; reading it is allowed.
+ * Locking (lock.ts) — one writer or many readers per data root, for a whole command:
+ * - Every `strata` command opens the data root once and keeps it open until it is done. Commands
+ *   that change anything take an exclusive flock on `<root>/strata.lock`: load, pull, tag, rmi,
+ *   prune, create, commit, rm, mount, umount, diff, export, cp (these three mount), push,
+ *   fsck --repair, layer add/rm, rw create/mount/umount/diff/rm. The rest take it shared: images,
+ *   inspect, history, save, ps, df, fsck, layer ls/inspect/tree/export, rw ls. A writable open
+ *   recovers first, under the same lock, before the verb runs.
+ * - A reader that must mount (a driver without a diff getter, overlay2's naive diff) also takes an
+ *   exclusive OFD lock on the lock file's first byte while its mounts live (lock.ts says why).
+ * - Opening waits for the lock (`lock: 'fail'` gives `STORE_LOCKED` instead); the CLI says that
+ *   it waits. Within one process, calls on one open store may overlap freely: every change to the
+ *   in-memory state happens between awaits.
+ * Why it cannot deadlock: each process takes the one lock of one data root once per command,
+ * never a second (no verb opens another store on the same root, or a second root while holding
+ * one), and never upgrades it (a reader does not ask for the exclusive lock while holding the
+ * shared one); the byte lock is taken only under the shared lock and let go before it. The only
+ * wait while holding a lock is a mounting reader's for the byte lock, whose holder waits for
+ * nothing more; so there is no cycle, and every wait ends when a holder finishes — or dies: flock
+ * and OFD locks belong to the open file, and a SIGKILLed holder's go with its last fd. Linux's flock is not fair: a steady stream of readers can keep a writer waiting (each reader
+ * is short). test/engine/concurrency.test.ts runs 8 processes × 50 mixed commands on one root and
+ * checks, in lock order, that each saw exactly what the previous writer left.
+ *
+ * A data root a running dockerd owns (dockerd.ts: its process, or the lock on its network store)
+ * is refused for writing — `STORE_OWNED_BY_DOCKERD` — unless `ignoreDockerd`; reading it is
+ * allowed. dockerd does not know strata's lock.
  */
 export { openLayerStore, LayerStore, type OpenLayerStoreOptions } from './store.js';
 export { Layer, RWLayer } from './handles.js';

@@ -61,7 +61,7 @@ export interface OvlStat {
   ctimeNs: bigint;
 }
 
-/** One merged directory entry (`.` and `..` are never listed). */
+/** One merged directory entry. `OvlDir.read` includes `.` and `..` (the kernel's listing); `Overlay.readdir` leaves them out, as fs.readdir does. */
 export interface OvlDirent {
   name: string;
   type: OvlFileType;
@@ -143,6 +143,12 @@ export interface OvlFile {
   truncate(size: number): void;
   fsync(datasync: boolean): void;
   stat(): OvlStat;
+  /**
+   * fchmod/fchown/ftruncate/futimens: changes the open file's attributes. While its name exists
+   * this is `OverlayCore.setattr` on its node (copy-up included); once the name was removed it
+   * changes the real inode the handle holds, as the kernel does for an unlinked open file.
+   */
+  setattr(attr: OvlSetattr): OvlStat;
   close(): void;
 }
 
@@ -189,6 +195,12 @@ export interface OverlayCore {
   setxattr(node: OvlNode, name: string, value: Buffer, flags: number): void;
   removexattr(node: OvlNode, name: string): void;
   statfs(): OvlStatfs;
+  /**
+   * Whether the object is in the upper layer already (created there, or copied up), as opposed to
+   * still being only a lower layer's. For an open file: where its data now comes from (a read-only
+   * handle opened on a lower file follows the copy-up). A removed node answers for what it was.
+   */
+  isUpper(target: OvlNode | OvlFile): boolean;
   /** Drops the engine's caches and closes every open handle's fd. */
   close(): void;
 }

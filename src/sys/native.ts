@@ -47,6 +47,10 @@ interface Native {
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;
   syncfs(fd: number): void;
   direntTypes(path: PathLike): { entries: number; unknown: number };
+  readdirRaw(path: PathLike): { names: string[]; types: Uint8Array; inos: BigUint64Array };
+  nameToHandleAt(dirFd: number, path: PathLike, flags: number): { type: number; handle: Buffer; mountId: number };
+  openByHandleAt(mountFd: number, type: number, handle: Buffer, flags: number): number;
+  fsUuid(fd: number): Buffer;
   flock(fd: number, op: number): void;
   flockWait(fd: number, op: number): Promise<void>;
   ofdLock(fd: number, cmd: number, type: number, start: number | bigint, len: number | bigint): LockInfo | null | undefined;

@@ -25,7 +25,7 @@ test('a live dockerd: writes refused unless --ignore-dockerd, reads allowed', as
     const images = strata(['--root', d.root, '--json', 'images']);
     assert.equal(images.status, 0, `reading works: ${images.stderr}`);
     assert.deepEqual(JSON.parse(images.stdout), []);
-    const forced = strata(['--root', d.root, '--ignore-dockerd', 'df']);
+    const forced = strata(['--root', d.root, '--ignore-dockerd', 'prune']);
     assert.equal(forced.status, 0, `--ignore-dockerd opens for writing: ${forced.stderr}`);
     await assert.rejects(openLayerStore({ root: d.root }), (e: Error & { code?: string }) => e.code === 'STORE_OWNED_BY_DOCKERD');
   } finally {

@@ -4,11 +4,18 @@
  *   strata df      TYPE, TOTAL, ACTIVE, SIZE, RECLAIMABLE — as `docker system df`
  *   strata fsck    re-verifies every layer against its DiffID, every config against its ID and
  *                  every container against its layer; names what is damaged and exits 1 if anything is
+ *   strata fsck --repair
+ *                  the same, then removes what is damaged and everything that depends on it (see
+ *                  engine/repair.ts), printing each removal; exits 1 only if damage was left alone
+ *
+ * df and fsck only read (the shared lock: fine on a root a running dockerd owns); `--repair`
+ * writes, under the exclusive lock, and is refused there.
  */
 import type { Command } from 'commander';
 import { chainIds } from '../../digest/index.js';
 import type { Engine } from '../../engine/engine.js';
 import { fsck, type FsckReport } from '../../engine/fsck.js';
+import { executeRepair, planRepair, type RepairAction } from '../../engine/repair.js';
 import { diffIdsOf } from '../../image/config.js';
 import { emit, table } from '../output.js';
 import { progressBar } from '../progress.js';
@@ -57,8 +64,12 @@ function renderDf(rows: DfRow[]): string {
 
 function renderFsck(r: FsckReport): string {
   const lines = r.damaged.map((d) => {
-    const images = d.images?.length ? ` (needed by image${d.images.length > 1 ? 's' : ''} ${d.images.map(shortId).join(', ')})` : '';
-    return `damaged ${d.kind} ${d.id}: ${d.reason}${images}\n`;
+    const plural = (n: number) => (n > 1 ? 's' : '');
+    const needs = [
+      d.images?.length ? `image${plural(d.images.length)} ${d.images.map(shortId).join(', ')}` : '',
+      d.containers?.length ? `container${plural(d.containers.length)} ${d.containers.join(', ')}` : '',
+    ].filter(Boolean);
+    return `damaged ${d.kind} ${d.id}: ${d.reason}${needs.length ? ` (needed by ${needs.join(', ')})` : ''}\n`;
   });
   const summary = `checked ${r.layersChecked} layers (${humanSize(r.bytesVerified)}), ${r.imagesChecked} images, ${r.containersChecked} containers: ${r.damaged.length ? `${r.damaged.length} damaged` : 'all good'}\n`;
   return lines.join('') + summary;
@@ -68,14 +79,15 @@ export function register(program: Command, globals: () => Globals): void {
   program
     .command('df')
     .description('show the space images, containers and layers use')
-    .action(() => withEngineFor(globals(), false, async (engine) => emit(globals(), await diskUsage(engine), renderDf)));
+    .action(() => withEngineFor(globals(), true, async (engine) => emit(globals(), await diskUsage(engine), renderDf)));
 
   program
     .command('fsck')
     .description('re-verify every layer, image and container; name the damaged ones (exit 1 if any)')
     .option('-q, --quiet', 'no progress bar')
-    .action((opts: { quiet?: boolean }) =>
-      withEngineFor(globals(), true, (engine) =>
+    .option('--repair', 'remove the damaged entries and everything that depends on them')
+    .action((opts: { quiet?: boolean; repair?: boolean }) =>
+      withEngineFor(globals(), !opts.repair, (engine) =>
         interruptible(async (signal) => {
           const bar = progressBar('Verifying layers', engine.layers.layers().length, 'items', opts.quiet || globals().json);
           let report: FsckReport;
@@ -84,9 +96,44 @@ export function register(program: Command, globals: () => Globals): void {
           } finally {
             bar.finish();
           }
-          emit(globals(), report, renderFsck);
-          if (report.damaged.length > 0) throw new ExitCode(1);
+          if (!opts.repair) {
+            emit(globals(), report, renderFsck);
+            if (report.damaged.length > 0) throw new ExitCode(1);
+            return;
+          }
+          if (!globals().json) process.stdout.write(renderFsck(report));
+          const plan = await planRepair(engine, report);
+          // Past this point a signal no longer stops the work: each removal is whole, and stopping
+          // between two would only leave the rest for the next run.
+          const removed = await executeRepair(engine, plan, (a) => {
+            if (!globals().json) process.stdout.write(renderAction(a));
+          });
+          if (globals().json) emit(globals(), { ...report, removed, leftAlone: plan.leftAlone }, () => '');
+          else process.stdout.write(renderRepairSummary(removed, plan.leftAlone.length));
+          if (plan.leftAlone.length > 0) throw new ExitCode(1);
         }),
       ),
     );
+}
+
+function renderAction(a: RepairAction): string {
+  switch (a.kind) {
+    case 'mount':
+      return `removed read-write layer ${a.id}: ${a.reason}\n`;
+    case 'container':
+      return `removed container ${a.name} (${shortId(a.id)}): ${a.reason}\n`;
+    case 'reference':
+      return `untagged ${a.id}: ${a.reason}\n`;
+    case 'parent':
+      return `cleared the parent of image ${a.id}: ${a.reason}\n`;
+    case 'image':
+      return `removed image ${a.id}: ${a.reason}\n`;
+    case 'layer':
+      return `removed layer ${a.id}: ${a.reason}\n`;
+  }
+}
+
+function renderRepairSummary(removed: RepairAction[], leftAlone: number): string {
+  const left = leftAlone ? `; ${leftAlone} damaged entr${leftAlone > 1 ? 'ies' : 'y'} left alone (not a layer or read-write layer: remove by hand)` : '';
+  return `${removed.length ? `repaired: ${removed.length} removal${removed.length > 1 ? 's' : ''}` : 'nothing to repair'}${left}\n`;
 }

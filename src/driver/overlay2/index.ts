@@ -53,6 +53,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { StrataError } from '../../errors/index.js';
+import * as sys from '../../sys/index.js';
 import { errNotSupported, type DriverInit } from '../driver.js';
 import { fsNameOf } from '../fsnames.js';
 import { checkDType, checkLowerdirPlus, checkNativeDiff, checkOverlaySupport, errDTypeNotSupported, indexOffOption, isInitialized, runningInUserNS } from './detect.js';
@@ -90,8 +91,29 @@ function kernelAtLeast(major: number, minor: number): boolean {
  * whether diffs can be native (opaque copy-up bug, redirect_dir) and whether `lowerdir+` works.
  */
 export async function openOverlay2(home: string, options: string[], extras: Overlay2InitExtras = {}): Promise<Overlay2Driver> {
+  if (!fs.existsSync(home)) return init(home, path.dirname(home), options, extras); // a new home: changes are expected
+  return keepingTimes(home, () => init(home, home, options, extras));
+}
+
+/**
+ * Runs `fn` and puts `dir`'s atime and mtime back afterwards: the probes create and remove scratch
+ * dirs in it, and opening a data root (a live dockerd's, to read it) must leave it as it was.
+ */
+function keepingTimes<T>(dir: string, fn: () => T): T {
+  const st = fs.statSync(dir, { bigint: true });
+  try {
+    return fn();
+  } finally {
+    try {
+      sys.utimensat(sys.constants.AT_FDCWD, dir, st.atimeNs, st.mtimeNs, 0);
+    } catch {
+      /* the dir is gone or not ours to touch: nothing to restore */
+    }
+  }
+}
+
+function init(home: string, testDir: string, options: string[], extras: Overlay2InitExtras): Overlay2Driver {
   const quotaSize = parseOverlay2Options(options).size ?? 0;
-  const testDir = fs.existsSync(home) ? home : path.dirname(home);
   const unsupported = checkOverlaySupport(testDir);
   if (unsupported !== undefined) throw errNotSupported(unsupported);
   const backingFs = fsNameOf(fs.statfsSync(testDir).type);

@@ -14,6 +14,11 @@
  * 3. create the images (each now holds its top layer) and set their tags, as dockerd does
  *    (a tag that named another image moves, with dockerd's "renaming the old one" line).
  *
+ * Phases 2 and 3 run under a load intent (../intent.ts), written before the first register: a
+ * failure in them, or a SIGKILL, undoes the load — the images it created that did not get all
+ * their tags are deleted, the layers it registered that no image holds are removed (on the
+ * error at once, after a kill at the next writable open).
+ *
  * Memory stays bounded whatever the archive's size: the archive is read in place when it is a
  * seekable tar or a directory, and only stdin or a compressed archive is spooled to disk first
  * (into `<root>/tmp`, removed at the end) — see image/archive/source.ts.
@@ -24,6 +29,8 @@ import { chainIds, hashing, type Digest } from '../../digest/index.js';
 import { StrataError } from '../../errors/index.js';
 import { openArchive, type ArchiveSource } from '../../image/archive/source.js';
 import type { Layer } from '../../layer/index.js';
+import { imageId } from '../../image/config.js';
+import { underIntent, type Intent, type IntendedImage } from '../intent.js';
 import { hostPlatform, type Platform } from '../platform.js';
 import type { Engine } from '../engine.js';
 import { planLoad, type LoadItem, type LoadLayer } from './plan.js';
@@ -50,18 +57,47 @@ export interface LoadResult {
 
 /** Loads every image of the archive at `input` (a path: tar, compressed tar or layout dir; or a stream). */
 export async function loadImages(engine: Engine, input: string | NodeJS.ReadableStream, opts: LoadOptions = {}): Promise<LoadResult> {
-  const src = await openArchive(input, { spoolDir: engine.tmpDir, ...(opts.signal ? { signal: opts.signal } : {}) });
+  const label = typeof input === 'string' ? input : 'stdin';
+  const src = await openArchive(input, { spoolDir: engine.tmpDir, ...(opts.signal ? { signal: opts.signal } : {}) }).catch((e: unknown) => {
+    throw whileWriting(`spooling ${label} into ${engine.tmpDir}`, e);
+  });
   try {
     const items = await planLoad(src, opts.platform ?? hostPlatform(), opts.platform !== undefined);
-    const held = await registerAll(engine, src, items, opts);
-    try {
-      return await createImages(engine, items);
-    } finally {
-      for (const l of held) await engine.layers.release(l);
-    }
+    // Written before the first register: a load killed from here on is undone at the next open.
+    return await underIntent(engine, loadIntent(engine, items), async () => {
+      const held = await registerAll(engine, src, items, opts);
+      try {
+        return await createImages(engine, items);
+      } finally {
+        for (const l of held) await engine.layers.release(l);
+      }
+    }).catch((e: unknown) => {
+      throw whileWriting(`loading ${label}`, e); // the intent itself, if the disk was full before the first layer
+    });
   } finally {
     await src.close();
   }
+}
+
+/**
+ * What this load may leave half-done: the layers it will register (those not there yet, bottom
+ * first) and the images it will create, each with the tags and parent it gets (see intent.ts).
+ */
+function loadIntent(engine: Engine, items: LoadItem[]): Intent {
+  const layers = new Set<Digest>();
+  for (const item of items) for (const c of chainIds(item.layers.map((l) => l.diffId))) if (!engine.layers.has(c)) layers.add(c);
+  const ids = items.map((i) => imageId(i.configBytes));
+  const lastClaim = new Map<string, number>(); // a tag two items set ends on the later one
+  items.forEach((item, n) => item.tags.forEach((t) => lastClaim.set(t.string(), n)));
+  const images: IntendedImage[] = [];
+  items.forEach((item, n) => {
+    const id = ids[n]!;
+    if (engine.images.has(id) || images.some((i) => i.id === id)) return;
+    const tags = item.tags.map((t) => t.string()).filter((t) => lastClaim.get(t) === n);
+    const parentSet = item.parent !== undefined && (engine.images.has(item.parent) || ids.includes(item.parent));
+    images.push({ id, tags, ...(parentSet ? { parent: item.parent! } : {}) });
+  });
+  return { op: 'load', layers: [...layers], images };
 }
 
 /** Phase 2: every layer of every item, as handles (released by the caller, or here on failure). */
@@ -79,7 +115,12 @@ async function registerAll(engine: Engine, src: ArchiveSource, items: LoadItem[]
           opts.onProgress?.(done, total);
           continue;
         }
-        held.push(await registerLayer(engine, src, layer, i, chains[i - 1], opts, (n) => opts.onProgress?.(done + n, total)));
+        const registering = registerLayer(engine, src, layer, i, chains[i - 1], opts, (n) => opts.onProgress?.(done + n, total));
+        held.push(
+          await registering.catch((e: unknown) => {
+            throw whileWriting(`loading layer ${i + 1} of ${item.layers.length} of ${imageName(item)}`, e);
+          }),
+        );
         done += src.size(layer.name);
       }
     }
@@ -133,8 +174,45 @@ function checkLayer(layer: LoadLayer, index: number, got: Layer, blob: { digest:
   return undefined;
 }
 
+/** How messages name an image of the archive: its first tag, else its ID. */
+function imageName(item: LoadItem): string {
+  return item.tags[0]?.familiarString() ?? imageId(item.configBytes);
+}
+
+/** Whether `e` (or what caused it) is a full disk or an exhausted quota. */
+function diskFull(e: unknown): boolean {
+  for (let c: unknown = e, depth = 0; c instanceof Error && depth < 8; c = c.cause, depth++) {
+    const code = (c as NodeJS.ErrnoException).code;
+    if (code === 'ENOSPC' || code === 'EDQUOT' || /no space left on device|disk quota exceeded/i.test(c.message)) return true;
+  }
+  return false;
+}
+
+/** A full disk, with what was being written (see whileWriting). */
+class DiskFullError extends StrataError {}
+
+/**
+ * A full disk, said with what was being written (`loading layer 2 of 3 of app:1: cannot write
+ * "usr/lib/x": no space left on device (ENOSPC)`); any other error is returned as it is.
+ */
+function whileWriting(what: string, e: unknown): unknown {
+  if (e instanceof DiskFullError || !(e instanceof Error) || !diskFull(e)) return e;
+  // Node's own form `ENOSPC: no space left on device, write` says neither which file nor why.
+  const text = e.message.replace(/^E[A-Z]+: (.*?)(, \w+(?: '[^']*')?)?$/s, '$1');
+  const code = (e as NodeJS.ErrnoException).code;
+  return new DiskFullError(code === 'EDQUOT' ? code : 'ENOSPC', `${what}: ${text.split('\n')[0]}`, { cause: e });
+}
+
 /** Phase 3: the images and their tags, with dockerd's messages. */
 async function createImages(engine: Engine, items: LoadItem[]): Promise<LoadResult> {
+  try {
+    return await createImagesNow(engine, items);
+  } catch (e) {
+    throw whileWriting('storing the images', e);
+  }
+}
+
+async function createImagesNow(engine: Engine, items: LoadItem[]): Promise<LoadResult> {
   const result: LoadResult = { images: [], messages: [] };
   const parents: [Digest, Digest][] = [];
   for (const item of items) {

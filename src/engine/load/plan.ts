@@ -15,6 +15,7 @@
  */
 import { parseDigest, sha256Of, type Digest } from '../../digest/index.js';
 import { StrataError } from '../../errors/index.js';
+import { shownName } from '../../image/archive/members.js';
 import type { ArchiveSource } from '../../image/archive/source.js';
 import { diffIdsOf, parseNewImageConfig, type ImageConfig } from '../../image/config.js';
 import { parseNormalizedNamed, type Reference } from '../../image/reference/index.js';
@@ -49,11 +50,26 @@ const INDEX_TYPES = new Set(['application/vnd.oci.image.index.v1+json', 'applica
 const MANIFEST_TYPES = new Set(['application/vnd.oci.image.manifest.v1+json', 'application/vnd.docker.distribution.manifest.v2+json']);
 
 function invalid(what: string, why: string): StrataError {
-  return new StrataError('INVALID_ARCHIVE_JSON', `invalid ${what}: ${why}`);
+  return new StrataError('INVALID_ARCHIVE_JSON', `invalid ${what}: ${oneLine(why)}`);
+}
+
+/** `s` on one line: V8's JSON errors quote the text they failed on, newlines and all. */
+function oneLine(s: string): string {
+  return s.replace(/\r\n|\n|\r/g, (m) => JSON.stringify(m).slice(1, -1));
+}
+
+/** A config parsed (parseNewImageConfig), its errors kept to one line. */
+function parseConfig(bytes: Buffer): ImageConfig {
+  try {
+    return parseNewImageConfig(bytes);
+  } catch (e) {
+    if (e instanceof StrataError && /[\r\n]/.test(e.message)) throw new StrataError(e.code, oneLine(e.message), { cause: e });
+    throw e;
+  }
 }
 
 async function readJson(src: ArchiveSource, name: string, what: string): Promise<unknown> {
-  if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `${what} ${name} not found in archive`);
+  if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `${what} ${shownName(name)} not found in archive`);
   const bytes = await src.readFile(name, MAX_JSON);
   try {
     return JSON.parse(bytes.toString('utf8'));
@@ -74,9 +90,9 @@ function stringArray(x: unknown, what: string): string[] {
 
 /** Reads and parses a config member (a docker-save `Config` path). */
 async function readConfig(src: ArchiveSource, name: string): Promise<{ bytes: Buffer; config: ImageConfig }> {
-  if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `config ${name} not found in archive`);
+  if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `config ${shownName(name)} not found in archive`);
   const bytes = await src.readFile(name, MAX_JSON);
-  return { bytes, config: parseNewImageConfig(bytes) };
+  return { bytes, config: parseConfig(bytes) };
 }
 
 /** An OCI blob's bytes (a manifest, index or config), checked against its descriptor's digest and size. */
@@ -124,7 +140,7 @@ export async function planDockerArchive(src: ArchiveSource): Promise<LoadItem[]>
     const { bytes, config } = await readConfig(src, m.Config);
     const diffIds = checkLayerCount(config, layerNames.length);
     const layers = layerNames.map((name, i) => {
-      if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `layer ${name} not found in archive`);
+      if (!src.has(name)) throw new StrataError('ARCHIVE_MISSING_MEMBER', `layer ${shownName(name)} not found in archive`);
       return { name, diffId: diffIds[i]! };
     });
     let parent: Digest | undefined;
@@ -218,7 +234,13 @@ function ociName(d: Descriptor): Reference | undefined {
 /** The images of an OCI image layout, for platform `want`. */
 export async function planOciLayout(src: ArchiveSource, want: Platform): Promise<LoadItem[]> {
   const index = await readJson(src, 'index.json', 'index.json');
-  const manifests = await pickManifests(src, descriptors(index, 'index.json'), want, 0);
+  const entries = descriptors(index, 'index.json');
+  const manifests = await pickManifests(src, entries, want, 0);
+  if (manifests.length === 0) {
+    // Unknown media types are skipped (as OCI asks); a layout of nothing but those is not an image.
+    const types = [...new Set(entries.map((d) => JSON.stringify(d.mediaType)))];
+    throw new StrataError('NO_IMAGES', `index.json lists no image manifest to load${types.length > 0 ? ` (media types: ${types.join(', ')})` : ''}`);
+  }
   const byDigest = new Map<string, LoadItem>();
   for (const d of manifests) {
     const name = ociName(d);
@@ -232,7 +254,7 @@ export async function planOciLayout(src: ArchiveSource, want: Platform): Promise
     const cfg = descriptor(doc.config, `manifest ${d.digest} config`);
     const layerDescs = doc.layers.map((l) => descriptor(l, `manifest ${d.digest} layers`));
     const bytes = await readBlob(src, cfg, 'config');
-    const config = parseNewImageConfig(bytes);
+    const config = parseConfig(bytes);
     const diffIds = checkLayerCount(config, layerDescs.length);
     const layers = layerDescs.map((l, i) => {
       if (!src.has(blobName(l))) throw new StrataError('ARCHIVE_MISSING_MEMBER', `blob ${l.digest} (layer ${i}) not found in the layout`);

@@ -10,9 +10,16 @@
  * component, at most 16 hops), and a hardlink is resolved when it is recorded — `link()` binds
  * to whatever the target name holds at that moment, so the link keeps that content even if a
  * later member replaces the target.
+ *
+ * Names are kept as their exact bytes, as extraction writes them to disk: a member named with
+ * bytes that are not UTF-8 (`conf\xff.json`) is a different file from every name a JSON document
+ * can spell — manifest.json's `"conf\ufffd.json"` does not find it, as it does not on the disk
+ * dockerd unpacks to — and two such names never collide. Lookups take the caller's (Unicode)
+ * name as its UTF-8 bytes. Internally a name is a "byte string" (one char per byte, latin1).
  */
 import { TarType } from '../../archive/tar/index.js';
 import path from 'node:path';
+import { goQuote } from '../../archive/gostrings.js';
 import { StrataError } from '../../errors/index.js';
 
 /** The StrataError codes archive sources throw (besides Node's errno codes for the input path). */
@@ -28,7 +35,27 @@ export function archiveError(code: ArchiveErrorCode, message: string, cause?: un
 }
 
 export function missingMember(name: string): StrataError {
-  return archiveError('ARCHIVE_MISSING_MEMBER', `file ${name} not found in archive`);
+  return archiveError('ARCHIVE_MISSING_MEMBER', `file ${shownName(name)} not found in archive`);
+}
+
+/**
+ * A name for a one-line message: as it is when it is printable UTF-8 (`a/layer.tar`), else quoted
+ * as Go's %q does (`"a\nb"`, `"conf\xff.json"`), so that no name can break a message in two.
+ */
+export function shownName(name: string | Buffer): string {
+  const bytes = typeof name === 'string' ? Buffer.from(name, 'utf8') : name;
+  const quoted = goQuote(bytes);
+  return quoted.slice(1, -1) === bytes.toString('utf8') ? bytes.toString('utf8') : quoted;
+}
+
+/** The byte string of a raw member name (tar header bytes). */
+function byteString(raw: Buffer): string {
+  return raw.toString('latin1');
+}
+
+/** The byte string of a caller's (Unicode) name: its UTF-8 bytes. */
+function keyOf(name: string): string {
+  return Buffer.from(name, 'utf8').toString('latin1');
 }
 
 /** Maximum number of links followed for one lookup. */
@@ -45,10 +72,10 @@ export function normalizeName(name: string): string | undefined {
   return n === '' ? '.' : n;
 }
 
-/** normalizeName for a member being recorded: climbing out is an error, not a miss. */
-export function memberName(raw: string): string {
-  const n = normalizeName(raw);
-  if (n === undefined) throw archiveError('ARCHIVE_UNSAFE_PATH', `archive member ${raw} escapes the archive root`);
+/** normalizeName for a member being recorded (its raw bytes): climbing out is an error, not a miss. */
+export function memberName(raw: Buffer): string {
+  const n = normalizeName(byteString(raw));
+  if (n === undefined) throw archiveError('ARCHIVE_UNSAFE_PATH', `archive member ${shownName(raw)} escapes the archive root`);
   return n;
 }
 
@@ -72,19 +99,19 @@ type MemberRecord<L> = FileRecord<L> | SymlinkRecord;
 export class MemberTable<L> {
   private readonly members = new Map<string, MemberRecord<L>>();
 
-  /** A regular file member. */
-  addFile(raw: string, size: number, loc: L): void {
+  /** A regular file member (`raw`: the name's bytes, as in the tar header). */
+  addFile(raw: Buffer, size: number, loc: L): void {
     this.set(fileName(raw), { type: 'file', size, loc, listed: true });
   }
 
-  addSymlink(raw: string, target: string): void {
-    this.set(fileName(raw), { type: 'symlink', target });
+  addSymlink(raw: Buffer, target: Buffer): void {
+    this.set(fileName(raw), { type: 'symlink', target: byteString(target) });
   }
 
   /** A hardlink: takes what `target` (an archive name) holds now; nothing if that is not a file or symlink. */
-  addHardlink(raw: string, target: string): void {
+  addHardlink(raw: Buffer, target: Buffer): void {
     const name = fileName(raw);
-    const t = normalizeName(target);
+    const t = normalizeName(byteString(target));
     const found = t === undefined ? undefined : this.resolve(t, false);
     if (!found) {
       this.members.delete(name);
@@ -94,27 +121,27 @@ export class MemberTable<L> {
   }
 
   /** Any other member (directory, device, FIFO…): replaces an earlier member of the same name. */
-  addOther(raw: string): void {
+  addOther(raw: Buffer): void {
     this.members.delete(memberName(raw));
   }
 
   /** A member that is not a regular file, by its header: a symlink, a hardlink, or anything else. */
-  addNonFile(h: { type: string; name: string; linkname: string }): void {
-    if (h.type === TarType.Symlink) this.addSymlink(h.name, h.linkname);
-    else if (h.type === TarType.Link) this.addHardlink(h.name, h.linkname);
-    else this.addOther(h.name);
+  addNonFile(h: { type: string; nameBytes: Buffer; linknameBytes: Buffer }): void {
+    if (h.type === TarType.Symlink) this.addSymlink(h.nameBytes, h.linknameBytes);
+    else if (h.type === TarType.Link) this.addHardlink(h.nameBytes, h.linknameBytes);
+    else this.addOther(h.nameBytes);
   }
 
-  /** Regular-file member names, in the order of the members that won. */
+  /** Regular-file member names (as UTF-8; a name that is not UTF-8 shows U+FFFD), in the order of the members that won. */
   names(): string[] {
     const out: string[] = [];
-    for (const [name, m] of this.members) if (m.type === 'file' && m.listed) out.push(name);
+    for (const [name, m] of this.members) if (m.type === 'file' && m.listed) out.push(Buffer.from(name, 'latin1').toString('utf8'));
     return out;
   }
 
-  /** The file `name` (caller's spelling) leads to, following links; undefined if none. */
+  /** The file `name` (caller's spelling, as its UTF-8 bytes) leads to, following links; undefined if none. */
   lookup(name: string): FileRecord<L> | undefined {
-    const n = normalizeName(name);
+    const n = normalizeName(keyOf(name));
     if (n === undefined) return undefined;
     const found = this.resolve(n, true);
     return found?.type === 'file' ? found : undefined;
@@ -176,9 +203,9 @@ export class MemberTable<L> {
 }
 
 /** A normalized member name that can hold a file or link (not the root itself). */
-function fileName(raw: string): string {
+function fileName(raw: Buffer): string {
   const name = memberName(raw);
-  if (name === '.') throw archiveError('ARCHIVE_INVALID', `archive member ${JSON.stringify(raw)} is not a file name`);
+  if (name === '.') throw archiveError('ARCHIVE_INVALID', `archive member ${goQuote(raw)} is not a file name`);
   return name;
 }
 

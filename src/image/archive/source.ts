@@ -35,8 +35,10 @@
  *   dropped), so a writer piping into strata gets no EPIPE and gzip/zstd checksums are checked.
  *   close() — or a failing openArchive — removes that directory.
  *
- * Names are normalized (`./a//b/` → `a/b`, no leading `/`); a member whose name climbs out of
- * the archive (`../x`) makes the whole archive ARCHIVE_UNSAFE_PATH. A later member replaces an
+ * Names are normalized (`./a//b/` → `a/b`, no leading `/`) and matched by their exact bytes (a
+ * member named with bytes that are not UTF-8 is found by no name a caller can spell, as on the
+ * disk dockerd unpacks to); a member whose name climbs out of the archive (`../x`) makes the
+ * whole archive ARCHIVE_UNSAFE_PATH. A later member replaces an
  * earlier one of the same name, as extraction would. Symlinks resolve relative to their
  * directory (absolute ones from the archive root), hardlinks name archive members; at most 16
  * hops, and a link that dangles, loops or climbs out leaves its member absent.
@@ -64,7 +66,7 @@ export { type ArchiveErrorCode } from './members.js';
 export interface ArchiveSource {
   /** How the input is read: 'directory' (an OCI layout dir), 'tar' (a seekable uncompressed tar file, indexed in place), 'spooled' (stdin or a compressed archive, unpacked into a private temp dir first). */
   readonly kind: 'directory' | 'tar' | 'spooled';
-  /** Member names of regular files (links not resolved, not listed), normalized: no leading './' or '/', no trailing '/', '//' collapsed. In archive order (directory: sorted). */
+  /** Member names of regular files (links not resolved, not listed), normalized: no leading './' or '/', no trailing '/', '//' collapsed; a name that is not UTF-8 shows U+FFFD. In archive order (directory: sorted). */
   names(): string[];
   /** Whether `name` (normalized the same way) is a regular file, or a symlink/hardlink that resolves to one inside the archive. */
   has(name: string): boolean;
@@ -82,7 +84,10 @@ export interface OpenArchiveOptions {
   /** Where a spooled archive is unpacked: a new private dir (mkdtemp) is made INSIDE this dir and removed by close() (also on failure of openArchive). The caller passes `<dataRoot>/tmp` so the spool is on the data root's filesystem. */
   spoolDir: string;
   signal?: AbortSignal;
-  /** Bomb guard for a compressed archive: max decompressed bytes. Default 64 GiB. */
+  /**
+   * Bomb guard for a compressed archive: max decompressed bytes. Default 64 GiB. (decompress's
+   * own guard applies as well: more than 100 times the compressed size past 1 GiB is refused.)
+   */
   maxBytes?: number;
 }
 

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { decompress, type ByteInput, type Compression } from '../../archive/compression.js';
 import { TarType, TarReader, type TarEntry } from '../../archive/tar/index.js';
 import { StrataError, isStrataError } from '../../errors/index.js';
-import { MemberTable, archiveError, memberName } from './members.js';
+import { MemberTable, archiveError, memberName, shownName } from './members.js';
 
 export interface SpoolOptions {
   signal?: AbortSignal | undefined;
@@ -52,12 +52,12 @@ export async function spoolTar(input: ByteInput, dir: string, label: string, opt
 async function spoolEntry(entry: TarEntry, table: MemberTable<string>, dir: string, seq: number, label: string): Promise<void> {
   const h = entry.header;
   if (h.type === TarType.PaxGlobal) return; // not a member; Go ignores its records
-  memberName(h.name); // refuse an escaping name before writing anything
-  if (h.sparse) throw archiveError('ARCHIVE_INVALID', `${label} holds a sparse file (${h.name}), which image archives do not use`);
+  memberName(h.nameBytes); // refuse an escaping name before writing anything
+  if (h.sparse) throw archiveError('ARCHIVE_INVALID', `${label} holds a sparse file (${shownName(h.nameBytes)}), which image archives do not use`);
   if (h.type === TarType.Reg) {
     const file = path.join(dir, String(seq));
     await writeContent(entry, file, label);
-    table.addFile(h.name, entry.dataSize, file);
+    table.addFile(h.nameBytes, entry.dataSize, file);
   } else {
     table.addNonFile(h); // content, if any, is skipped by the reader
   }
@@ -117,7 +117,7 @@ async function writeContent(entry: TarEntry, file: string, label: string): Promi
   } catch (e) {
     if (!isStrataError(e, 'TAR_TRUNCATED')) throw e;
     const missing = entry.dataSize - written;
-    throw archiveError('ARCHIVE_TRUNCATED', `archive is truncated: ${entry.header.name} needs ${missing} bytes past the end of ${label}`, e);
+    throw archiveError('ARCHIVE_TRUNCATED', `archive is truncated: ${shownName(entry.header.nameBytes)} needs ${missing} bytes past the end of ${label}`, e);
   } finally {
     await fh.close();
   }

@@ -19,13 +19,13 @@ import { cString, isZeroBlock, padding } from '../../archive/tar/header.js';
 import { MAX_SPECIAL_FILE_SIZE, parsePaxInt, parsePaxRecords } from '../../archive/tar/pax.js';
 import { isStrataError } from '../../errors/index.js';
 import { readAt } from './io.js';
-import { MemberTable, archiveError } from './members.js';
+import { MemberTable, archiveError, shownName } from './members.js';
 
 /** Extension records waiting for the header they apply to. */
 interface Pending {
   pax?: Map<string, Buffer>;
-  longName?: string;
-  longLink?: string;
+  longName?: Buffer;
+  longLink?: Buffer;
 }
 
 /**
@@ -67,7 +67,7 @@ export async function indexTarFile(fh: FileHandle, fileSize: number, file: strin
     checkSize(h, pos - BLOCK, file); // a PAX size record may say anything
     const dataSize = isHeaderOnlyType(h.type) ? 0 : h.size;
     if (pos + dataSize > fileSize) {
-      throw truncated(`${h.name} needs ${pos + dataSize - fileSize} bytes past the end of ${file}`);
+      throw truncated(`${shownName(h.nameBytes)} needs ${pos + dataSize - fileSize} bytes past the end of ${file}`);
     }
     record(table, h, pos);
     pos += dataSize + padding(dataSize);
@@ -75,7 +75,7 @@ export async function indexTarFile(fh: FileHandle, fileSize: number, file: strin
 }
 
 function record(table: MemberTable<number>, h: TarHeader, offset: number): void {
-  if (h.type === TarType.Reg) table.addFile(h.name, h.size, offset);
+  if (h.type === TarType.Reg) table.addFile(h.nameBytes, h.size, offset);
   else table.addNonFile(h);
 }
 
@@ -112,8 +112,8 @@ async function readSpecial(fh: FileHandle, pos: number, size: number, fileSize: 
 }
 
 function applyExtension(type: string, data: Buffer, pending: Pending, at: number, file: string): void {
-  if (type === TarType.GnuLongName) pending.longName = cString(data).toString('utf8');
-  else if (type === TarType.GnuLongLink) pending.longLink = cString(data).toString('utf8');
+  if (type === TarType.GnuLongName) pending.longName = Buffer.from(cString(data));
+  else if (type === TarType.GnuLongLink) pending.longLink = Buffer.from(cString(data));
   else {
     let records: Map<string, Buffer>;
     try {
@@ -129,18 +129,29 @@ function applyExtension(type: string, data: Buffer, pending: Pending, at: number
 /** Applies the pending extensions to `h` as TarReader does: PAX first, then GNU long names. */
 function completeHeader(h: TarHeader, pending: Pending, file: string): void {
   if (h.type === TarType.GnuSparse || [...(pending.pax?.keys() ?? [])].some((k) => k.startsWith('GNU.sparse.'))) {
-    throw archiveError('ARCHIVE_INVALID', `${file} holds a sparse file (${pending.longName ?? h.name}), which image archives do not use`);
+    throw archiveError('ARCHIVE_INVALID', `${file} holds a sparse file (${shownName(pending.longName ?? h.nameBytes)}), which image archives do not use`);
   }
   const pax = pending.pax;
   const path = pax?.get('path');
   const linkpath = pax?.get('linkpath');
   const size = pax?.get('size');
-  if (path && path.length > 0) h.name = path.toString('utf8');
-  if (linkpath && linkpath.length > 0) h.linkname = linkpath.toString('utf8');
+  if (path && path.length > 0) setName(h, path);
+  if (linkpath && linkpath.length > 0) setLinkname(h, linkpath);
   if (size && size.length > 0) h.size = paxInt(size, file);
-  if (pending.longName) h.name = pending.longName;
-  if (pending.longLink) h.linkname = pending.longLink;
+  if (pending.longName && pending.longName.length > 0) setName(h, pending.longName);
+  if (pending.longLink && pending.longLink.length > 0) setLinkname(h, pending.longLink);
   if (h.type === '\0') h.type = h.name.endsWith('/') ? TarType.Dir : TarType.Reg;
+}
+
+/** Names are kept as bytes (the member table works on them) and as their UTF-8 view. */
+function setName(h: TarHeader, b: Buffer): void {
+  h.nameBytes = b;
+  h.name = b.toString('utf8');
+}
+
+function setLinkname(h: TarHeader, b: Buffer): void {
+  h.linknameBytes = b;
+  h.linkname = b.toString('utf8');
 }
 
 function paxInt(v: Buffer, file: string): number {

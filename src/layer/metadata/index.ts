@@ -77,6 +77,7 @@ export { type Descriptor, type Platform, marshalDescriptor } from './descriptor.
 export { LayerDbError, type LayerDbErrorCode } from './errors.js';
 export { LAYER_FILES, MOUNT_FILES, checkMountName } from './layout.js';
 export { goTrimSpace, goParseInt64 } from './gocompat.js';
+export { isPlainDriverId } from './read.js';
 
 /**
  * moby's `isValidID` (HEAD) / the 20.10 regex `^[a-f0-9]{64}(-init)?$`: whether a mount-id or

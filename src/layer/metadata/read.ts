@@ -43,10 +43,20 @@ export function readSize(l: Layout, chainId: Digest): number {
   return Number(v);
 }
 
+/**
+ * Whether a driver ID read from the layerdb can be handed to a driver: one plain name. Beyond
+ * moby, which takes any non-empty text: overlay2 joins Go's `path.Base(id)` to its home, so `..`
+ * (or `x/..`) would name the data root itself, and `x/<other id>` another layer's directory.
+ */
+export function isPlainDriverId(id: string): boolean {
+  return id !== '' && id !== '.' && id !== '..' && !id.includes('/') && !id.includes('\0');
+}
+
 export function readCacheId(l: Layout, chainId: Digest): string {
   const text = readFile(l.layerFile(chainId, LAYER_FILES.cacheId), chainId, LAYER_FILES.cacheId, false)!;
   const id = goTrimSpace(text);
   if (id === '') throw new LayerDbError('LAYERDB_INVALID', chainId, LAYER_FILES.cacheId, 'invalid cache id value');
+  if (!isPlainDriverId(id)) throw new LayerDbError('LAYERDB_INVALID', chainId, LAYER_FILES.cacheId, `invalid cache id value ${JSON.stringify(id)}: not a single name`);
   return id;
 }
 

@@ -8,6 +8,7 @@ import { digestFromHex, type Digest } from '../../digest/index.js';
 import { errCode, toSysError } from './errors.js';
 import { readSmall } from './fsutil.js';
 import { goTrimSpace } from './gocompat.js';
+import { isPlainDriverId } from './read.js';
 import { HEX64_RE, LAYER_FILES, REMOVING_SUFFIX, WRITE_SET_PREFIX, type Layout } from './layout.js';
 
 /** A name in `sha256/` or `mounts/` that is not listed, and why. */
@@ -52,7 +53,7 @@ export interface OrphanListing {
    * it, there is no driver data to remove.
    */
   finished: RemovingLayer[];
-  /** `-removing` dirs that are left alone: bad hex, or a `cache-id` that is empty or unreadable. */
+  /** `-removing` dirs that are left alone: bad hex, or a `cache-id` that is empty, unreadable or not a single name. */
   skipped: { path: string; reason: string }[];
 }
 
@@ -123,6 +124,10 @@ export function orphans(l: Layout): OrphanListing {
     const cacheId = goTrimSpace(text);
     if (cacheId === '') {
       out.skipped.push({ path: rel, reason: 'empty cache-id' });
+      continue;
+    }
+    if (!isPlainDriverId(cacheId)) {
+      out.skipped.push({ path: rel, reason: `cache-id ${JSON.stringify(cacheId)} is not a single name` }); // never handed to the driver
       continue;
     }
     out.orphans.push({ chainId: digestFromHex(hex), name, dir, cacheId });

@@ -85,7 +85,10 @@ export class MetadataStore {
     return read.readSize(this.layout, chainId);
   }
 
-  /** The graph-driver ID in `cache-id` (trimmed); empty is `invalid cache id value`. Any other text is accepted (BuildKit's are 25 chars). */
+  /**
+   * The graph-driver ID in `cache-id` (trimmed); empty, or not a single name (`..`, a path), is
+   * `invalid cache id value`. Any other text is accepted (BuildKit's are 25 chars).
+   */
   getCacheId(chainId: Digest): string {
     return read.readCacheId(this.layout, chainId);
   }

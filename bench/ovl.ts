@@ -1,0 +1,283 @@
+/**
+ * strata's OverlayFS side by side with the kernel's overlay and fuse-overlayfs, on the same layers
+ * in the same run: strata through FUSE (`strata-overlay`), strata in-process (the `Overlay` API,
+ * no mount), the kernel overlay, and fuse-overlayfs 1.10 (Debian's, the C userspace peer).
+ *
+ * Layers: the debootstrap minbase rootfs (bench/rootfs.sh; the entry count is printed) as
+ * the bottom lower, and a small second lower on top that replaces, deletes (whiteouts) and adds
+ * entries in /etc and /usr/share/doc, so directories really merge. Each run gets a fresh empty upper.
+ *
+ * - stat-walk: readdir every directory and lstat every entry, from the root down;
+ * - read-all: read every regular file to the end;
+ * - create: 5,000 new 100-byte files in 50 new directories;
+ * - copy-up: chmod 1,000 lower files (each copied up with its data).
+ *
+ * Mounts are walked with node:fs (sync calls: the cheapest Node has, so the kernel anchor is at
+ * its best), the in-process API with its own promise-returning calls; the kernel mount is also
+ * walked with fs.promises, the fair anchor for the API. Medians of BENCH_RUNS (default 3), warm
+ * page cache. Targets (issue 6): strata FUSE ≤ 1.0× fuse-overlayfs; API stat-walk faster than
+ * the kernel mount's.
+ *
+ *   node --import tsx bench/ovl.ts [ROOTFS.tar]
+ */
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
+import * as sys from '../src/sys/index.js';
+import { openOverlay } from '../src/ovl/index.js';
+import type { Overlay } from '../src/ovl/types.js';
+import { strataOverlayCommand } from '../src/driver/fuse-overlay/index.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const tarPath = process.argv[2] ?? execFileSync('bash', [path.join(import.meta.dirname, 'rootfs.sh')], { encoding: 'utf8' }).trim();
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+const now = () => process.hrtime.bigint();
+const ms = (t0: bigint) => Number(now() - t0) / 1e6;
+
+const work = fs.mkdtempSync('/var/tmp/strata-bench-ovl-');
+const base = path.join(work, 'base');
+const top = path.join(work, 'top');
+fs.mkdirSync(base);
+execFileSync('tar', ['--numeric-owner', '--xattrs', '--xattrs-include=*', '-xpf', tarPath, '-C', base]);
+buildTopLayer(base, top);
+
+/** The second lower: replaced, deleted and added entries over the rootfs. */
+function buildTopLayer(under: string, dir: string): void {
+  fs.mkdirSync(path.join(dir, 'etc'), { recursive: true });
+  const etc = fs.readdirSync(path.join(under, 'etc'), { withFileTypes: true }).filter((d) => d.isFile());
+  etc.slice(0, 20).forEach((d) => fs.writeFileSync(path.join(dir, 'etc', d.name), `replaced ${d.name}\n`));
+  etc.slice(20, 30).forEach((d) => sys.mknod(path.join(dir, 'etc', d.name), sys.constants.S_IFCHR, 0, 0));
+  for (let i = 0; i < 50; i++) fs.writeFileSync(path.join(dir, 'etc', `added-${i}.conf`), `${i}\n`);
+  fs.mkdirSync(path.join(dir, 'usr', 'share', 'doc', 'strata-bench'), { recursive: true });
+  for (let i = 0; i < 100; i++) fs.writeFileSync(path.join(dir, 'usr', 'share', 'doc', 'strata-bench', `f${i}`), 'x'.repeat(i * 10));
+}
+
+/** Lower regular files to copy up: the first 1,000 found under /usr (not replaced by `top`). */
+function copyUpTargets(): string[] {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const d of fs.readdirSync(path.join(base, rel), { withFileTypes: true })) {
+      if (out.length >= 1000) return;
+      const r = `${rel}/${d.name}`;
+      if (d.isDirectory()) walk(r);
+      else if (d.isFile()) out.push(r);
+    }
+  };
+  walk('usr');
+  return out;
+}
+const targets = copyUpTargets();
+
+/** One file-system surface the four operations run against. */
+interface Surface {
+  walk(): Promise<number>;
+  readAll(): Promise<number>;
+  create(): Promise<void>;
+  copyUp(): Promise<void>;
+}
+
+function syncSurface(root: string): Surface {
+  const walk = (dir: string, onFile?: (p: string) => void): number => {
+    let n = 0;
+    for (const d of fs.readdirSync(dir, { withFileTypes: true })) {
+      const p = `${dir}/${d.name}`;
+      const st = fs.lstatSync(p);
+      n++;
+      if (st.isDirectory()) n += walk(p, onFile);
+      else if (st.isFile() && onFile) onFile(p);
+    }
+    return n;
+  };
+  const buf = Buffer.allocUnsafe(1 << 20);
+  return {
+    walk: async () => walk(root),
+    readAll: async () => {
+      let bytes = 0;
+      walk(root, (p) => {
+        const fd = fs.openSync(p, 'r');
+        try {
+          for (let r; (r = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) bytes += r;
+        } finally {
+          fs.closeSync(fd);
+        }
+      });
+      return bytes;
+    },
+    create: async () => {
+      const data = Buffer.alloc(100, 'x');
+      for (let d = 0; d < 50; d++) {
+        fs.mkdirSync(`${root}/bench-new-${d}`);
+        for (let i = 0; i < 100; i++) fs.writeFileSync(`${root}/bench-new-${d}/f${i}`, data);
+      }
+    },
+    copyUp: async () => {
+      for (const t of targets) fs.chmodSync(`${root}/${t}`, 0o600);
+    },
+  };
+}
+
+/** The kernel mount walked with fs.promises: the fair anchor for the in-process API's walk. */
+async function promisesWalk(dir: string): Promise<number> {
+  let n = 0;
+  for (const d of await fsp.readdir(dir, { withFileTypes: true })) {
+    const p = `${dir}/${d.name}`;
+    const st = await fsp.lstat(p);
+    n++;
+    if (st.isDirectory()) n += await promisesWalk(p);
+  }
+  return n;
+}
+
+function apiSurface(ovl: Overlay): Surface {
+  const S_IFMT = 0o170000;
+  const walk = async (dir: string, onFile?: (p: string) => Promise<void>): Promise<number> => {
+    let n = 0;
+    for (const d of await ovl.readdir(dir)) {
+      const p = dir === '/' ? `/${d.name}` : `${dir}/${d.name}`;
+      const st = await ovl.lstat(p);
+      n++;
+      if ((st.mode & S_IFMT) === 0o040000) n += await walk(p, onFile);
+      else if ((st.mode & S_IFMT) === 0o100000 && onFile) await onFile(p);
+    }
+    return n;
+  };
+  return {
+    walk: () => walk('/'),
+    readAll: async () => {
+      let bytes = 0;
+      await walk('/', async (p) => {
+        bytes += (await ovl.readFile(p)).length;
+      });
+      return bytes;
+    },
+    create: async () => {
+      const data = Buffer.alloc(100, 'x');
+      for (let d = 0; d < 50; d++) {
+        await ovl.mkdir(`/bench-new-${d}`);
+        for (let i = 0; i < 100; i++) await ovl.writeFile(`/bench-new-${d}/f${i}`, data);
+      }
+    },
+    copyUp: async () => {
+      for (const t of targets) await ovl.chmod(`/${t}`, 0o600);
+    },
+  };
+}
+
+/** A fresh upper+work (and mount point) for one run. */
+function freshDirs(name: string): { upper: string; workdir: string; merged: string } {
+  const d = fs.mkdtempSync(path.join(work, `${name}-`));
+  const dirs = { upper: path.join(d, 'upper'), workdir: path.join(d, 'work'), merged: path.join(d, 'merged') };
+  Object.values(dirs).forEach((p) => fs.mkdirSync(p));
+  return dirs;
+}
+
+interface Target {
+  name: string;
+  /** Sets up a fresh instance; returns the surface and its teardown. */
+  open(): Promise<{ surface: Surface; close(): Promise<void> }>;
+}
+
+const lowerdir = `${top}:${base}`;
+function mounted(name: string, mount: (d: ReturnType<typeof freshDirs>) => void): Target {
+  return {
+    name,
+    open: async () => {
+      const d = freshDirs(name);
+      mount(d);
+      return {
+        surface: syncSurface(d.merged),
+        close: async () => {
+          sys.umount2(d.merged, sys.constants.MNT_DETACH);
+          fs.rmSync(path.dirname(d.merged), { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+const run = (cmd: string, args: string[]) => {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} failed: ${r.stderr || r.error?.message}`);
+};
+const opts = (d: ReturnType<typeof freshDirs>) => `lowerdir=${lowerdir},upperdir=${d.upper},workdir=${d.workdir}`;
+
+const kernel = mounted('kernel', (d) => sys.mount('overlay', d.merged, 'overlay', 0, `${opts(d)},index=off,redirect_dir=off`));
+const fuseOverlayfs = mounted('fuse-overlayfs', (d) => run('fuse-overlayfs', ['-o', opts(d), d.merged]));
+const strataFuse = mounted('strata-overlay', (d) => {
+  const { file, args } = strataOverlayCommand();
+  run(file, [...args, '-o', opts(d), d.merged]);
+});
+const strataApi: Target = {
+  name: 'strata API',
+  open: async () => {
+    const d = freshDirs('api');
+    const ovl = await openOverlay({ lowerdirs: [top, base], upperdir: d.upper, workdir: d.workdir });
+    return {
+      surface: apiSurface(ovl),
+      close: async () => {
+        await ovl.close();
+        fs.rmSync(path.dirname(d.merged), { recursive: true, force: true });
+      },
+    };
+  },
+};
+
+type Op = keyof Surface;
+const OPS: Op[] = ['walk', 'readAll', 'create', 'copyUp'];
+const results = new Map<string, Map<Op, number>>();
+
+async function measure(t: Target): Promise<void> {
+  const times = new Map<Op, number[]>(OPS.map((o) => [o, []]));
+  for (let r = 0; r < RUNS; r++) {
+    const inst = await t.open();
+    try {
+      await inst.surface.walk(); // warm: the page cache and the FUSE server's caches
+      for (const op of OPS) {
+        const t0 = now();
+        await inst.surface[op]();
+        times.get(op)!.push(ms(t0));
+      }
+    } finally {
+      await inst.close();
+    }
+  }
+  results.set(t.name, new Map(OPS.map((o) => [o, median(times.get(o)!)])));
+}
+
+try {
+  const probe = await kernel.open();
+  const entries = await probe.surface.walk();
+  await probe.close();
+  console.log(`layers: rootfs (${path.basename(tarPath)}) + a merging top layer: ${entries} entries in the merged tree; copy-up targets: ${targets.length}`);
+  for (const t of [kernel, fuseOverlayfs, strataFuse, strataApi]) await measure(t);
+  // The fs.promises walk of the kernel mount: the API's fair anchor.
+  const promiseWalks: number[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    const d = freshDirs('kernel-promises');
+    sys.mount('overlay', d.merged, 'overlay', 0, `${opts(d)},index=off,redirect_dir=off`);
+    try {
+      await promisesWalk(d.merged);
+      const t0 = now();
+      await promisesWalk(d.merged);
+      promiseWalks.push(ms(t0));
+    } finally {
+      sys.umount2(d.merged, sys.constants.MNT_DETACH);
+    }
+  }
+
+  const pad = (s: string, n: number) => s.padEnd(n);
+  console.log(`\n${pad('ms (median of ' + RUNS + ')', 24)}${OPS.map((o) => pad(o, 12)).join('')}`);
+  for (const [name, m] of results) console.log(`${pad(name, 24)}${OPS.map((o) => pad(m.get(o)!.toFixed(1), 12)).join('')}`);
+  console.log(`${pad('kernel (fs.promises)', 24)}${pad(median(promiseWalks).toFixed(1), 12)}`);
+  const s = results.get('strata-overlay')!;
+  const f = results.get('fuse-overlayfs')!;
+  const k = results.get('kernel')!;
+  const a = results.get('strata API')!;
+  console.log('\nratios');
+  for (const op of OPS) console.log(`  strata FUSE / fuse-overlayfs  ${pad(op, 8)} ${(s.get(op)! / f.get(op)!).toFixed(2)}×   (target ≤ 1.0×)`);
+  for (const op of OPS) console.log(`  strata FUSE / kernel          ${pad(op, 8)} ${(s.get(op)! / k.get(op)!).toFixed(2)}×`);
+  console.log(`  API stat-walk / kernel mount, fs.promises walk  ${(a.get('walk')! / median(promiseWalks)).toFixed(2)}×   (target < 1×)`);
+  console.log(`  API stat-walk / kernel mount, sync walk         ${(a.get('walk')! / k.get('walk')!).toFixed(2)}×`);
+} finally {
+  fs.rmSync(work, { recursive: true, force: true });
+}

@@ -1,0 +1,412 @@
+/**
+ * The engine's state and the moves every operation is built from: resolving entries (with the
+ * dcache), attributes by the kernel's samefs inode rules, copy-up, whiteouts, and marking
+ * directories impure. The operations themselves (core.ts, rename.ts) combine these.
+ */
+import fs from 'node:fs';
+import { OvlEntry } from './entry.js';
+import { OvlError, asUnion } from './errors.js';
+import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
+import type { Layers } from './options.js';
+import { Origins } from './origin.js';
+import {
+  OVL_ESCAPED_PREFIX,
+  OVL_PREFIX,
+  S_IFCHR,
+  S_IFMT,
+  XATTR_IMPURE,
+  XATTR_ORIGIN,
+  isAnyWhiteout,
+  kindOfMode,
+  lstat,
+  lstatMaybe,
+  type Stat,
+} from './realfs.js';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE, lgetxattr, linkat, llistxattr, lremovexattr, lsetxattr, major, minor, mknod, renameat2, utimensat } from '../sys/index.js';
+import type { OvlStat } from './types.js';
+
+let nextDev = 0x3f00;
+
+/** Longest absolute redirect the kernel writes (redirect_max). */
+const REDIRECT_MAX = 256;
+
+export class Engine implements LookupEnv {
+  readonly upper: string | null;
+  readonly work: string | null;
+  readonly lowers: readonly string[];
+  readonly followRedirects: boolean;
+  readonly createRedirects: boolean;
+  readonly root: OvlEntry;
+  /** The overlay's own st_dev, one per instance (as the kernel's anonymous device). */
+  readonly dev: number;
+  readonly origins: Origins;
+  private sharedWhiteout: string | null = null;
+  private tmpCounter = 0;
+
+  constructor(layers: Layers) {
+    this.upper = layers.upper;
+    this.work = layers.work;
+    this.lowers = layers.lowers;
+    this.followRedirects = layers.redirect !== 'nofollow';
+    this.createRedirects = layers.redirect === 'on';
+    this.root = new OvlEntry(null, '', 'dir', layers.upper !== null, layers.lowers.map((_, layer) => ({ layer, rel: '' })));
+    this.dev = nextDev++;
+    this.origins = new Origins(layers.lowers);
+  }
+
+  get readOnly(): boolean {
+    return this.upper === null;
+  }
+
+  // ---- paths --------------------------------------------------------------------------------
+
+  upperPath(e: OvlEntry): string {
+    return this.upper! + e.rel;
+  }
+
+  lowerPath(e: OvlEntry, pos = 0): string {
+    const ref = e.lower[pos]!;
+    return this.lowers[ref.layer]! + ref.rel;
+  }
+
+  /** The real object the union shows for `e`: upper if copied up, else the top lower one. */
+  realPath(e: OvlEntry): string {
+    return e.upper ? this.upperPath(e) : this.lowerPath(e);
+  }
+
+  /** A fresh name in work/work, like the kernel's `#<hex>` temporaries. */
+  tempPath(): string {
+    return `${this.work!}/#${(this.tmpCounter++).toString(16)}`;
+  }
+
+  // ---- checks -------------------------------------------------------------------------------
+
+  alive(e: OvlEntry, syscall: string): void {
+    if (e.removed) throw new OvlError('ENOENT', syscall, e.path);
+  }
+
+  writable(syscall: string, path: string): void {
+    if (this.upper === null) throw new OvlError('EROFS', syscall, path);
+  }
+
+  // ---- lookup -------------------------------------------------------------------------------
+
+  /** The child `name` of `dir`, or null (absent or whited out); cached in the dcache. */
+  child(dir: OvlEntry, name: string): OvlEntry | null {
+    const cached = dir.children!.get(name);
+    if (cached !== undefined) return cached;
+    const e = lookupInLayers(this, dir, name);
+    if (e !== null && e.isDir && e.upper && e.lower.length > 0) this.fixOrigin(e);
+    dir.children!.set(name, e);
+    return e;
+  }
+
+  /**
+   * A merge dir whose upper half has no origin gets one, pointing at its top lower dir, and its
+   * parent is marked impure: the kernel does this at lookup (ovl_fix_origin).
+   */
+  private fixOrigin(e: OvlEntry): void {
+    const p = this.upperPath(e);
+    if (lgetxattr(p, XATTR_ORIGIN) !== null) return;
+    lsetxattr(p, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, this.lowerPath(e)));
+    this.setImpure(e.parent!);
+  }
+
+  /**
+   * Whether some lower layer below `dir` still has `name` (the kernel's ovl_lower_positive): decides
+   * if removing or moving the name away must leave a whiteout.
+   */
+  lowerPositive(dir: OvlEntry, name: string, e: OvlEntry | null): boolean {
+    if (e !== null && !e.upper) return true;
+    const index = dir.lower.length > 1 ? lowerNames(this, dir) : null;
+    const hits = index ? index.get(name) : undefined;
+    if (index && !hits) return false;
+    const positions = hits ?? dir.lower.map((_, i) => i);
+    for (const pos of positions) {
+      const p = this.lowerPath(dir, pos) + '/' + name;
+      const st = lstatMaybe(p);
+      if (st) return !isAnyWhiteout(p, st);
+    }
+    return false;
+  }
+
+  /** The upper layer holds a whiteout at `dir/name` (the name is negative because of it). */
+  upperWhiteout(dir: OvlEntry, name: string): boolean {
+    if (!dir.upper || this.upper === null) return false;
+    const p = this.upperPath(dir) + '/' + name;
+    const st = lstatMaybe(p);
+    return st !== undefined && isAnyWhiteout(p, st);
+  }
+
+  // ---- attributes ---------------------------------------------------------------------------
+
+  /** The decoded copy-up origin of an upper non-directory (cached). */
+  origin(e: OvlEntry, st?: Stat) {
+    if (e.origin === undefined) {
+      const fmt = st ? Number(st.mode) & S_IFMT : Number(lstat(this.upperPath(e)).mode) & S_IFMT;
+      e.origin = this.origins.decode(this.upperPath(e), fmt);
+    }
+    return e.origin;
+  }
+
+  /**
+   * Whether the entry has a copy-up origin the kernel trusts for its inode number (OVL_TYPE_ORIGIN:
+   * upper with a lower, and hashed by the lower inode, which a lower hardlink never is).
+   */
+  hasOrigin(e: OvlEntry): boolean {
+    if (!e.upper) return false;
+    if (e.isDir) return e.lower.length > 0;
+    const o = this.origin(e);
+    return o !== null && o.nlink === 1;
+  }
+
+  getattr(e: OvlEntry, syscall = 'stat'): OvlStat {
+    this.alive(e, syscall);
+    const st = asUnion(syscall, e.path, () => lstat(this.realPath(e)));
+    let ino = st.ino;
+    let nlink = Number(st.nlink);
+    if (e.isDir) {
+      if (e.parent !== null && e.upper && e.lower.length > 0) {
+        if (e.lowerIno === undefined) e.lowerIno = lstat(this.lowerPath(e)).ino;
+        ino = e.lowerIno;
+      }
+      if (e.isMerge) nlink = 1;
+    } else if (e.upper) {
+      const o = this.origin(e, st);
+      if (o !== null && o.nlink === 1) ino = o.ino;
+    }
+    return {
+      dev: this.dev,
+      ino,
+      mode: Number(st.mode),
+      nlink,
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      rdev: Number(st.rdev),
+      size: Number(st.size),
+      blksize: Number(st.blksize),
+      blocks: Number(st.blocks),
+      atimeNs: st.atimeNs,
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+    };
+  }
+
+  // ---- copy-up ------------------------------------------------------------------------------
+
+  /**
+   * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built in
+   * work/work under a temporary name (data, then xattrs without the overlay's private ones,
+   * owner, mode, origin, atime/mtime) and renamed into place; the parent keeps its times and is
+   * marked impure (always: ovl_do_copy_up does not look at the origin). `data: false` copies a regular file's size as a hole
+   * (for an open with O_TRUNC, which empties it anyway).
+   */
+  copyUp(e: OvlEntry, syscall: string, opts: { data: boolean } = { data: true }): void {
+    if (e.upper) return;
+    this.writable(syscall, e.path);
+    const parent = e.parent!;
+    this.copyUp(parent, syscall);
+    asUnion(syscall, e.path, () => {
+      const src = this.lowerPath(e);
+      const st = lstat(src);
+      const withOrigin = e.isDir || Number(st.nlink) === 1;
+      const tmp = this.tempPath();
+      const parentUpper = this.upperPath(parent);
+      const pst = lstat(parentUpper);
+      try {
+        this.createCopy(src, tmp, st, opts.data);
+        copyXattrs(src, tmp);
+        if (Number(st.uid) !== process.geteuid!() || Number(st.gid) !== process.getegid!()) fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
+        if (e.kind !== 'symlink') fs.chmodSync(tmp, Number(st.mode) & 0o7777);
+        if (withOrigin) lsetxattr(tmp, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, src));
+        utimensat(AT_FDCWD, tmp, st.atimeNs, st.mtimeNs, AT_SYMLINK_NOFOLLOW);
+        renameat2(AT_FDCWD, tmp, AT_FDCWD, this.upperPath(e), 0);
+      } catch (err) {
+        fs.rmSync(tmp, { recursive: true, force: true });
+        throw err;
+      }
+      utimensat(AT_FDCWD, parentUpper, pst.atimeNs, pst.mtimeNs, AT_SYMLINK_NOFOLLOW);
+      // The kernel marks the parent impure after every copy-up, with or without an origin.
+      this.setImpure(parent);
+      e.upper = true;
+      if (!e.isDir) {
+        e.origin = withOrigin ? { ino: st.ino, nlink: Number(st.nlink) } : null;
+        if (!withOrigin) e.lower = [];
+      }
+    });
+  }
+
+  private createCopy(src: string, tmp: string, st: Stat, data: boolean): void {
+    const mode = Number(st.mode);
+    switch (kindOfMode(mode)) {
+      case 'dir':
+        fs.mkdirSync(tmp, { mode: 0 });
+        break;
+      case 'file':
+        if (data) copyData(src, tmp);
+        else {
+          fs.writeFileSync(tmp, '', { mode: 0 });
+          fs.truncateSync(tmp, Number(st.size));
+        }
+        break;
+      case 'symlink':
+        fs.symlinkSync(fs.readlinkSync(src), tmp);
+        break;
+      default:
+        mknod(tmp, (mode & S_IFMT) | 0, major(Number(st.rdev)), minor(Number(st.rdev)));
+    }
+  }
+
+  /** Marks an upper dir impure (it now holds entries whose st_ino comes from an origin). */
+  setImpure(dir: OvlEntry): void {
+    if (dir.impure === true) return;
+    lsetxattr(this.upperPath(dir), XATTR_IMPURE, 'y');
+    dir.impure = true;
+  }
+
+  /** Removes an upper dir's impure mark (best effort, as the kernel's readdir does). */
+  clearImpure(dir: OvlEntry): void {
+    try {
+      lremovexattr(this.upperPath(dir), XATTR_IMPURE);
+    } catch {
+      // already gone: nothing to do
+    }
+    dir.impure = false;
+  }
+
+  /** Whether an upper dir is marked impure (read once). */
+  isImpure(dir: OvlEntry): boolean {
+    if (dir.impure === undefined) dir.impure = dir.upper && lgetxattr(this.upperPath(dir), XATTR_IMPURE) !== null;
+    return dir.impure;
+  }
+
+  // ---- whiteouts ----------------------------------------------------------------------------
+
+  /**
+   * Puts a whiteout at the real path `target` (replacing what is there): a hard link to the
+   * overlay's one shared whiteout in work/work, made under a temporary name and renamed in, as the
+   * kernel does since 5.8.
+   */
+  whiteout(target: string): void {
+    const tmp = this.tempPath();
+    for (;;) {
+      if (this.sharedWhiteout === null) {
+        const shared = this.tempPath();
+        mknod(shared, S_IFCHR, 0, 0);
+        this.sharedWhiteout = shared;
+      }
+      try {
+        linkat(AT_FDCWD, this.sharedWhiteout, AT_FDCWD, tmp, 0);
+        break;
+      } catch (e) {
+        if ((e as { code?: string }).code !== 'EMLINK') throw e;
+        this.sharedWhiteout = null;
+      }
+    }
+    const st = lstatMaybe(target);
+    if (st && kindOfMode(Number(st.mode)) === 'dir') {
+      renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
+      fs.rmSync(tmp, { recursive: true, force: true });
+    } else {
+      fs.renameSync(tmp, target);
+    }
+  }
+
+  /** Removes the whiteouts (the only entries a logically empty merged dir may hold) from an upper dir. */
+  clearWhiteouts(upperDir: string): void {
+    for (const name of fs.readdirSync(upperDir)) {
+      const p = upperDir + '/' + name;
+      const st = lstat(p);
+      if (isAnyWhiteout(p, st)) fs.unlinkSync(p);
+    }
+  }
+
+  // ---- redirects ----------------------------------------------------------------------------
+
+  /**
+   * Gives a moved merged/lower dir its redirect, as the kernel's ovl_set_redirect: the old name
+   * when it stays in its parent, else the absolute path of its lower origin (built from the
+   * ancestors' own redirects); longer than redirect_max is EXDEV.
+   */
+  setRedirect(e: OvlEntry, samedir: boolean, syscall: string, path: string, dest: string): void {
+    if (e.redirect !== null && (samedir || e.redirect.startsWith('/'))) return;
+    let r: string;
+    if (samedir) r = e.name;
+    else {
+      r = '';
+      for (let d: OvlEntry = e; d.parent !== null; d = d.parent) {
+        const comp = d.redirect ?? d.name;
+        r = (comp.startsWith('/') ? comp : '/' + comp) + r;
+        if (comp.startsWith('/')) break;
+      }
+    }
+    if (Buffer.byteLength(r) > REDIRECT_MAX) throw new OvlError('EXDEV', syscall, path, dest);
+    lsetxattr(this.upperPath(e), 'trusted.overlay.redirect', r);
+    e.redirect = r;
+  }
+
+  close(): void {
+    this.origins.close();
+  }
+}
+
+/** The user's name of a layer xattr, or null for the overlay's private ones. */
+export function visibleXattr(realName: string): string | null {
+  if (!realName.startsWith(OVL_PREFIX)) return realName;
+  if (realName.startsWith(OVL_ESCAPED_PREFIX)) return OVL_PREFIX + realName.slice(OVL_ESCAPED_PREFIX.length);
+  return null;
+}
+
+/** The name a user's xattr is stored under in a layer (`trusted.overlay.X` escaped one level). */
+export function storedXattr(name: string): string {
+  return name.startsWith(OVL_PREFIX) ? OVL_ESCAPED_PREFIX + name.slice(OVL_PREFIX.length) : name;
+}
+
+/** Copies every xattr but the overlay's private ones (escaped user ones travel as they are). */
+function copyXattrs(src: string, dst: string): void {
+  for (const name of llistxattr(src)) {
+    if (name.startsWith(OVL_PREFIX) && !name.startsWith(OVL_ESCAPED_PREFIX)) continue;
+    const v = lgetxattr(src, name);
+    if (v === null) continue;
+    try {
+      lsetxattr(dst, name, v);
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (!name.startsWith('security.') || (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw e;
+    }
+  }
+}
+
+/** O_NOATIME where allowed: reading a lower layer must not change it. */
+export const O_NOATIME = fs.constants.O_NOATIME ?? 0;
+
+/** Opens a lower file for reading without touching its atime. */
+export function openLowerForRead(p: string, flags: number): number {
+  try {
+    return fs.openSync(p, flags | O_NOATIME);
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'EPERM' || O_NOATIME === 0) throw e;
+    return fs.openSync(p, flags);
+  }
+}
+
+/** Copies a regular file's bytes into a new file (mode 0 until the metadata is applied). */
+function copyData(src: string, dst: string): void {
+  const from = openLowerForRead(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    const to = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0);
+    try {
+      const buf = Buffer.allocUnsafe(1024 * 1024);
+      for (let pos = 0; ; ) {
+        const n = fs.readSync(from, buf, 0, buf.length, pos);
+        if (n === 0) break;
+        for (let done = 0; done < n; ) done += fs.writeSync(to, buf, done, n - done, pos + done);
+        pos += n;
+      }
+    } finally {
+      fs.closeSync(to);
+    }
+  } finally {
+    fs.closeSync(from);
+  }
+}

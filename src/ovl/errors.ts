@@ -1,0 +1,83 @@
+/**
+ * OvlError: a failed union operation, shaped like Node's fs errors and carrying the errno the
+ * kernel overlay returns for the same operation. Errors from the real layers (an ENOSPC from the
+ * upper filesystem, say) are re-raised as OvlErrors with the union path instead of the layer path.
+ */
+import os from 'node:os';
+import { StrataError } from '../errors/index.js';
+import type { OvlErrorShape } from './types.js';
+
+const MESSAGES: Record<string, string> = {
+  EPERM: 'operation not permitted',
+  ENOENT: 'no such file or directory',
+  EIO: 'i/o error',
+  EBADF: 'bad file descriptor',
+  EEXIST: 'file already exists',
+  EXDEV: 'cross-device link not permitted',
+  ENOTDIR: 'not a directory',
+  EISDIR: 'illegal operation on a directory',
+  EINVAL: 'invalid argument',
+  EROFS: 'read-only file system',
+  ENOTEMPTY: 'directory not empty',
+  ELOOP: 'too many symbolic links encountered',
+  ENODATA: 'no data available',
+  ENAMETOOLONG: 'name too long',
+  EBUSY: 'resource busy or locked',
+  EMLINK: 'too many links',
+  EOPNOTSUPP: 'operation not supported on socket',
+  ENOTSUP: 'operation not supported on socket',
+  ERANGE: 'result too large',
+  EFBIG: 'file too large',
+  ESTALE: 'stale file handle',
+  ENOSPC: 'no space left on device',
+  EACCES: 'permission denied',
+};
+
+/** The negative errno of an errno name (`'EXDEV'` → -18), from Node's own table. */
+export function errnoOf(code: string): number {
+  const n = (os.constants.errno as Record<string, number>)[code];
+  return n === undefined ? -5 : -n;
+}
+
+export class OvlError extends StrataError implements OvlErrorShape {
+  readonly errno: number;
+  readonly syscall: string;
+  readonly path?: string;
+  readonly dest?: string;
+
+  constructor(code: string, syscall: string, path?: string, dest?: string, options?: { cause?: unknown }) {
+    const text = MESSAGES[code] ?? code.toLowerCase();
+    const where = path === undefined ? '' : dest === undefined ? ` '${path}'` : ` '${path}' -> '${dest}'`;
+    super(code, `${code}: ${text}, ${syscall}${where}`, options);
+    this.errno = errnoOf(code);
+    this.syscall = syscall;
+    if (path !== undefined) this.path = path;
+    if (dest !== undefined) this.dest = dest;
+  }
+}
+
+/** True when `e` is an OvlError, optionally with the given errno name. */
+export function isOvlError(e: unknown, code?: string): e is OvlError {
+  return e instanceof OvlError && (code === undefined || e.code === code);
+}
+
+/** The errno name of a failure from a real layer (Node fs or sys error), or undefined for other throws. */
+export function errnoName(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^E[A-Z0-9]+$/.test(code) ? code : undefined;
+}
+
+/**
+ * Runs `fn` and turns a real layer's errno failure into an OvlError about the union path, so
+ * callers never see layer paths. Non-errno throws (bugs) pass through unchanged.
+ */
+export function asUnion<T>(syscall: string, path: string, fn: () => T, dest?: string): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof OvlError) throw e;
+    const code = errnoName(e);
+    if (code === undefined) throw e;
+    throw new OvlError(code, syscall, path, dest, { cause: e });
+  }
+}

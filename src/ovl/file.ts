@@ -1,0 +1,99 @@
+/**
+ * An open union file. A handle opened for writing points at the upper copy (the open copied it
+ * up). A read-only handle opened while the file was still lower follows it up: once the file is
+ * copied up (through any handle or path), the next read reopens the upper copy, as the kernel has
+ * done since 4.19, so old handles see new data.
+ */
+import fs from 'node:fs';
+import type { Engine } from './engine.js';
+import type { OvlEntry } from './entry.js';
+import { OvlError, asUnion } from './errors.js';
+import { setattrEntry, setattrFd } from './setattr.js';
+import type { OvlFile, OvlSetattr, OvlStat } from './types.js';
+
+export class OvlOpenFile implements OvlFile {
+  private closed = false;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly entry: OvlEntry,
+    private fd: number,
+    private onUpper: boolean,
+    private readonly flags: number,
+    private readonly onClose: (f: OvlOpenFile) => void,
+  ) {}
+
+  /** The fd to use now: reopened on the upper copy if the file was copied up since the open. */
+  private current(syscall: string): number {
+    if (this.closed) throw new OvlError('EBADF', syscall, this.entry.path);
+    if (!this.onUpper && this.entry.upper && !this.entry.removed) {
+      const fd = fs.openSync(this.engine.upperPath(this.entry), (this.flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC)) | fs.constants.O_NOFOLLOW);
+      fs.closeSync(this.fd);
+      this.fd = fd;
+      this.onUpper = true;
+    }
+    return this.fd;
+  }
+
+  read(buf: Buffer, offset: number, length: number, position: number): number {
+    return asUnion('read', this.entry.path, () => fs.readSync(this.current('read'), buf, offset, length, position));
+  }
+
+  write(buf: Buffer, offset: number, length: number, position: number): number {
+    return asUnion('write', this.entry.path, () => fs.writeSync(this.current('write'), buf, offset, length, position));
+  }
+
+  append(buf: Buffer, offset: number, length: number): number {
+    return asUnion('write', this.entry.path, () => {
+      const fd = this.current('write');
+      if (this.flags & fs.constants.O_APPEND) return fs.writeSync(fd, buf, offset, length, null);
+      return fs.writeSync(fd, buf, offset, length, Number(fs.fstatSync(fd).size));
+    });
+  }
+
+  truncate(size: number): void {
+    asUnion('ftruncate', this.entry.path, () => fs.ftruncateSync(this.current('ftruncate'), size));
+  }
+
+  fsync(datasync: boolean): void {
+    asUnion('fsync', this.entry.path, () => (datasync ? fs.fdatasyncSync(this.current('fsync')) : fs.fsyncSync(this.current('fsync'))));
+  }
+
+  setattr(attr: OvlSetattr): OvlStat {
+    if (this.closed) throw new OvlError('EBADF', 'setattr', this.entry.path);
+    if (!this.entry.removed) return setattrEntry(this.engine, this.entry, attr);
+    setattrFd(this.engine, this.current('setattr'), this.entry.path, attr);
+    return this.stat();
+  }
+
+  stat(): OvlStat {
+    const fd = this.current('fstat');
+    if (!this.entry.removed) return this.engine.getattr(this.entry, 'fstat');
+    // unlinked while open: the real inode is all that is left, with the origin it had (the kernel's
+    // overlay inode keeps its lower stack, so st_ino stays the origin's)
+    const st = fs.fstatSync(fd, { bigint: true });
+    const origin = this.entry.upper && !this.entry.isDir ? this.entry.origin : null;
+    return {
+      dev: this.engine.dev,
+      ino: origin && origin.nlink === 1 ? origin.ino : st.ino,
+      mode: Number(st.mode),
+      nlink: Number(st.nlink),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      rdev: Number(st.rdev),
+      size: Number(st.size),
+      blksize: Number(st.blksize),
+      blocks: Number(st.blocks),
+      atimeNs: st.atimeNs,
+      mtimeNs: st.mtimeNs,
+      ctimeNs: st.ctimeNs,
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+    this.onClose(this);
+  }
+}

@@ -1,0 +1,127 @@
+/**
+ * `FuseOps`: the contract between the FUSE session (which speaks the wire protocol) and a
+ * filesystem (strata's overlay, or a test's in-memory tree). It is the kernel's low-level, node-ID
+ * based view, reduced to what strata needs, with plain values instead of structs:
+ *
+ * - Objects are named by **node IDs**, numbers the filesystem chooses. `FUSE_ROOT_ID` (1) is the
+ *   root. Each reply that hands out a node ID (`lookup`, `mknod`, `mkdir`, `symlink`, `link`,
+ *   `create`, and READDIRPLUS, which calls `lookup`) adds one to that node's **lookup count**; the
+ *   kernel gives them back with `forget`. A node ID must stay valid until its count drops to 0 and
+ *   must never be reused for another object while the mount lives (generation numbers are 0).
+ * - Open files and directories are **handles** (`fh`), numbers the filesystem chooses in `open`,
+ *   `create` and `opendir` and forgets in `release`/`releasedir`.
+ * - Every method is synchronous: the session answers one request at a time. A method fails by
+ *   throwing an error with a negative `errno` (Node's and strata's fs errors have one) or an errno
+ *   name in `code` (`'ENOENT'`); the session sends that errno to the kernel. Anything else becomes EIO.
+ * - The kernel checks permissions itself (the mount has `default_permissions`); `ctx` says who asks,
+ *   so that created objects get the caller's uid/gid. Modes arrive with the caller's umask already
+ *   applied.
+ *
+ * Methods marked optional answer ENOSYS when absent; the kernel then stops sending most of them.
+ */
+import type { OvlFileType } from '../types.js';
+import type { WireAttr, WireStatfs } from './protocol.js';
+
+/** Who sent a request (from fuse_in_header). */
+export interface FuseContext {
+  uid: number;
+  gid: number;
+  pid: number;
+}
+
+/** An object's attributes. `ino` is what stat(2) shows as st_ino, independent of the node ID. */
+export type FuseAttr = WireAttr;
+
+/** statfs(2) numbers. */
+export type FuseStatfs = WireStatfs;
+
+/** A name resolved to a node: one more lookup of `nodeid` for the kernel to forget later. */
+export interface FuseEntry {
+  nodeid: number;
+  attr: FuseAttr;
+}
+
+/** SETATTR's changes; absent fields stay as they are. Times are ns since the epoch, or 'now'. */
+export interface FuseSetattr {
+  mode?: number;
+  uid?: number;
+  gid?: number;
+  size?: number;
+  atimeNs?: bigint | 'now';
+  mtimeNs?: bigint | 'now';
+}
+
+/** One directory entry; `next` is the offset a later READDIR passes to continue after it. */
+export interface FuseDirent {
+  name: string;
+  ino: bigint;
+  type: OvlFileType;
+  next: number;
+}
+
+/** What `open` returns: a handle, and how the kernel may cache the file's data. */
+export interface FuseOpened {
+  fh: number;
+  /** Reads and writes bypass the page cache. */
+  directIo?: boolean;
+  /**
+   * The data cannot have changed except through this node, so pages cached from an earlier open
+   * stay valid (FOPEN_KEEP_CACHE). Honoured only when the mount caches (timeout > 0).
+   */
+  keepCache?: boolean;
+}
+
+export interface FuseOps {
+  /** Resolves `name` in directory `parent` (ENOENT if missing). One lookup of the returned node. */
+  lookup(ctx: FuseContext, parent: number, name: string): FuseEntry;
+  /** The kernel drops `nlookup` lookups of `nodeid` (no reply; must not throw). */
+  forget(nodeid: number, nlookup: number): void;
+  /** stat. `fh` is set for fstat on an open file. */
+  getattr(ctx: FuseContext, nodeid: number, fh: number | undefined): FuseAttr;
+  /** chmod/chown/truncate/utimes in one call; `fh` is set for the f* variants. Returns the new attributes. */
+  setattr(ctx: FuseContext, nodeid: number, changes: FuseSetattr, fh: number | undefined): FuseAttr;
+  /** A symlink's target. */
+  readlink(ctx: FuseContext, nodeid: number): string;
+  symlink(ctx: FuseContext, parent: number, name: string, target: string): FuseEntry;
+  /** Creates a regular file, device, fifo or socket; `mode` carries the type bits. */
+  mknod(ctx: FuseContext, parent: number, name: string, mode: number, rdev: number): FuseEntry;
+  mkdir(ctx: FuseContext, parent: number, name: string, mode: number): FuseEntry;
+  unlink(ctx: FuseContext, parent: number, name: string): void;
+  rmdir(ctx: FuseContext, parent: number, name: string): void;
+  /** renameat2; `flags` = RENAME_NOREPLACE / RENAME_EXCHANGE / RENAME_WHITEOUT bits (0 for plain rename). */
+  rename(ctx: FuseContext, parent: number, name: string, newParent: number, newName: string, flags: number): void;
+  /** A new name `newName` in `newParent` for `nodeid`. */
+  link(ctx: FuseContext, nodeid: number, newParent: number, newName: string): FuseEntry;
+  /** Opens a regular file; `flags` are open(2)'s, without O_CREAT/O_EXCL/O_NOCTTY, with O_TRUNC (atomic truncate). */
+  open(ctx: FuseContext, nodeid: number, flags: number): FuseOpened;
+  /** open(O_CREAT): creates `name` (the kernel has looked it up and found nothing) and opens it. */
+  create(ctx: FuseContext, parent: number, name: string, flags: number, mode: number): { entry: FuseEntry; opened: FuseOpened };
+  /** Reads up to `into.length` bytes at `position` into `into` (the reply buffer); returns the count (0 at EOF). */
+  read(ctx: FuseContext, nodeid: number, fh: number, into: Buffer, position: number): number;
+  /** Writes `data` at `position` (ignored for O_APPEND handles, which append); returns the count written. */
+  write(ctx: FuseContext, nodeid: number, fh: number, data: Buffer, position: number): number;
+  statfs(ctx: FuseContext, nodeid: number): FuseStatfs;
+  /** Last close of an open file (no more requests with this fh). */
+  release(ctx: FuseContext, nodeid: number, fh: number): void;
+  /** close(2) of one descriptor of the file (may happen several times per handle). */
+  flush(ctx: FuseContext, nodeid: number, fh: number): void;
+  fsync(ctx: FuseContext, nodeid: number, fh: number, datasync: boolean): void;
+  /** `flags`: XATTR_CREATE / XATTR_REPLACE. */
+  setxattr(ctx: FuseContext, nodeid: number, name: string, value: Buffer, flags: number): void;
+  /** The attribute's value (ENODATA when unset); the session handles size probes and ERANGE. */
+  getxattr(ctx: FuseContext, nodeid: number, name: string): Buffer;
+  listxattr(ctx: FuseContext, nodeid: number): string[];
+  removexattr(ctx: FuseContext, nodeid: number, name: string): void;
+  opendir(ctx: FuseContext, nodeid: number, flags: number): number;
+  /**
+   * Entries of the open directory from `offset` (0 = start, otherwise a `next` handed out before),
+   * `.` and `..` included. The session stops iterating once the reply is full.
+   */
+  readdir(ctx: FuseContext, nodeid: number, fh: number, offset: number): Iterable<FuseDirent>;
+  releasedir(ctx: FuseContext, nodeid: number, fh: number): void;
+  fsyncdir(ctx: FuseContext, nodeid: number, fh: number, datasync: boolean): void;
+  /** access(2) with F_OK/R_OK/W_OK/X_OK `mask` (sent only without default_permissions). */
+  access(ctx: FuseContext, nodeid: number, mask: number): void;
+  /** The mount is gone (or the server stops): close everything. Called exactly once. */
+  destroy(): void;
+}

@@ -1,0 +1,344 @@
+/**
+ * `FuseOps` over strata's overlay engine (`OverlayCore`): the adapter that turns node IDs and
+ * handles into union dentries and open union files.
+ *
+ * - Node IDs: a table of the engine's nodes, each with the kernel's lookup count. The engine hands
+ *   out one node object per union dentry (its dcache), so a node keeps its ID across lookups and
+ *   renames; an ID is dropped when the kernel forgets its last lookup, and never reused. Two
+ *   hard-linked names are two nodes with the same `ino`, as in the kernel overlay with index=off.
+ * - Handles: open files and directories in two tables; O_APPEND handles append on every write
+ *   (the kernel's idea of the end of file may be stale).
+ * - Creation: objects belong to the caller's uid/gid from the request header; the kernel has already
+ *   applied the umask, so the engine gets umask 0.
+ * - Errors: the engine's OvlErrors carry the kernel overlay's errno, which goes to the kernel as is.
+ */
+import fs from 'node:fs';
+import { openOverlayCore } from '../index.js';
+import type { OverlayCore, OverlayOptions, OvlCaller, OvlDir, OvlFile, OvlNode, OvlStat } from '../types.js';
+import type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOpened, FuseOps, FuseSetattr, FuseStatfs } from './ops.js';
+import { FUSE_ROOT_ID } from './protocol.js';
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC, O_SYNC, O_DSYNC, O_CREAT, O_EXCL } = fs.constants;
+const O_ACCMODE = O_RDONLY | O_WRONLY | O_RDWR;
+/** open(2) flags passed on to the engine; the rest (O_DIRECT, O_NOATIME, O_LARGEFILE, ...) concern the FUSE file only. */
+const OPEN_FLAGS_KEPT = O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC;
+
+function stale(): never {
+  throw Object.assign(new Error('unknown FUSE node or handle'), { code: 'ESTALE' });
+}
+
+function badHandle(): never {
+  throw Object.assign(new Error('unknown FUSE file handle'), { code: 'EBADF' });
+}
+
+/** The engine's attributes in the protocol's shape (st_ino is the engine's ino, never the node ID). */
+export function toFuseAttr(s: OvlStat): FuseAttr {
+  return {
+    ino: s.ino,
+    size: s.size,
+    blocks: s.blocks,
+    atimeNs: s.atimeNs,
+    mtimeNs: s.mtimeNs,
+    ctimeNs: s.ctimeNs,
+    mode: s.mode,
+    nlink: s.nlink,
+    uid: s.uid,
+    gid: s.gid,
+    // FUSE carries a 32-bit dev_t in the kernel's new_encode_dev layout: the low half of glibc's
+    rdev: s.rdev % 2 ** 32,
+    blksize: s.blksize,
+  };
+}
+
+/** Node ID ↔ engine node, with the kernel's lookup counts. */
+class NodeTable {
+  private readonly byId = new Map<number, { node: OvlNode; lookups: number }>();
+  private readonly byNode = new Map<OvlNode, number>();
+  private nextId = FUSE_ROOT_ID + 1;
+
+  constructor(root: OvlNode) {
+    // The root is never forgotten: the kernel holds it for the mount's lifetime.
+    this.byId.set(FUSE_ROOT_ID, { node: root, lookups: Infinity });
+    this.byNode.set(root, FUSE_ROOT_ID);
+  }
+
+  node(id: number): OvlNode {
+    return this.byId.get(id)?.node ?? stale();
+  }
+
+  /** Counts one lookup of `node` and returns its ID (a new one if the kernel had none). */
+  remember(node: OvlNode): number {
+    let id = this.byNode.get(node);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.byNode.set(node, id);
+      this.byId.set(id, { node, lookups: 0 });
+    }
+    this.byId.get(id)!.lookups++;
+    return id;
+  }
+
+  forget(id: number, n: number): void {
+    const slot = this.byId.get(id);
+    if (slot === undefined) return;
+    slot.lookups -= n;
+    if (slot.lookups <= 0) {
+      this.byId.delete(id);
+      this.byNode.delete(slot.node);
+    }
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  clear(): void {
+    this.byId.clear();
+    this.byNode.clear();
+  }
+}
+
+/** The FuseOps of one overlay mount. */
+export class OverlayFuseOps implements FuseOps {
+  private readonly nodes: NodeTable;
+  private readonly files = new Map<number, { file: OvlFile; append: boolean; nodeid: number }>();
+  private readonly dirs = new Map<number, OvlDir>();
+  private nextFh = 1;
+
+  constructor(private readonly core: OverlayCore) {
+    this.nodes = new NodeTable(core.root);
+  }
+
+  /** How many node IDs the kernel holds (the root included): for tests of FORGET. */
+  get liveNodes(): number {
+    return this.nodes.size;
+  }
+
+  private caller(ctx: FuseContext): OvlCaller {
+    return { uid: ctx.uid, gid: ctx.gid, umask: 0 };
+  }
+
+  private entry(node: OvlNode): FuseEntry {
+    const attr = toFuseAttr(this.core.getattr(node));
+    return { nodeid: this.nodes.remember(node), attr };
+  }
+
+  private file(fh: number): { file: OvlFile; append: boolean } {
+    return this.files.get(fh) ?? badHandle();
+  }
+
+  /**
+   * Registers an open file. Its cached pages may outlive the open (keepCache) when its data can
+   * change only through this node: a file with one link, or a file still only in a lower layer.
+   * Several union names of one upper inode are several nodes to the kernel, so a write through one
+   * would not refresh another's pages; lower hardlinks, though, break on copy-up (index=off), so
+   * a write through one name never changes what the others show.
+   */
+  private addFile(file: OvlFile, flags: number, nodeid: number): FuseOpened {
+    const fh = this.nextFh++;
+    this.files.set(fh, { file, append: (flags & O_APPEND) !== 0, nodeid });
+    return { fh, keepCache: !this.core.isUpper(file) || file.stat().nlink === 1 };
+  }
+
+  /** An open file of `nodeid`, if any: what is left of a name removed while open. */
+  private openFileOf(nodeid: number): OvlFile | undefined {
+    for (const f of this.files.values()) if (f.nodeid === nodeid) return f.file;
+    return undefined;
+  }
+
+  lookup(_ctx: FuseContext, parent: number, name: string): FuseEntry {
+    return this.entry(this.core.lookup(this.nodes.node(parent), name));
+  }
+
+  forget(nodeid: number, nlookup: number): void {
+    this.nodes.forget(nodeid, nlookup);
+  }
+
+  getattr(_ctx: FuseContext, nodeid: number, fh: number | undefined): FuseAttr {
+    const open = fh === undefined ? undefined : this.files.get(fh);
+    if (open) return toFuseAttr(open.file.stat());
+    try {
+      return toFuseAttr(this.core.getattr(this.nodes.node(nodeid)));
+    } catch (e) {
+      // fstat(2) arrives without a handle: a file unlinked while open still has attributes
+      const file = (e as { code?: string }).code === 'ENOENT' ? this.openFileOf(nodeid) : undefined;
+      if (file === undefined) throw e;
+      return toFuseAttr(file.stat());
+    }
+  }
+
+  setattr(_ctx: FuseContext, nodeid: number, changes: FuseSetattr, fh: number | undefined): FuseAttr {
+    const node = this.nodes.node(nodeid);
+    // ftruncate comes with its handle: the handle's file, even when unlinked
+    const open = fh === undefined ? undefined : this.files.get(fh);
+    if (open) return toFuseAttr(open.file.setattr(changes));
+    try {
+      return toFuseAttr(this.core.setattr(node, changes));
+    } catch (e) {
+      // fchmod/fchown/futimens arrive without a handle: a file unlinked while open still takes them
+      const file = (e as { code?: string }).code === 'ENOENT' ? this.openFileOf(nodeid) : undefined;
+      if (file === undefined) throw e;
+      return toFuseAttr(file.setattr(changes));
+    }
+  }
+
+  readlink(_ctx: FuseContext, nodeid: number): string {
+    return this.core.readlink(this.nodes.node(nodeid));
+  }
+
+  symlink(ctx: FuseContext, parent: number, name: string, target: string): FuseEntry {
+    return this.entry(this.core.symlink(this.nodes.node(parent), name, target, this.caller(ctx)));
+  }
+
+  mknod(ctx: FuseContext, parent: number, name: string, mode: number, rdev: number): FuseEntry {
+    return this.entry(this.core.mknod(this.nodes.node(parent), name, mode, rdev, this.caller(ctx)));
+  }
+
+  mkdir(ctx: FuseContext, parent: number, name: string, mode: number): FuseEntry {
+    return this.entry(this.core.mkdir(this.nodes.node(parent), name, mode, this.caller(ctx)));
+  }
+
+  unlink(_ctx: FuseContext, parent: number, name: string): void {
+    this.core.unlink(this.nodes.node(parent), name);
+  }
+
+  rmdir(_ctx: FuseContext, parent: number, name: string): void {
+    this.core.rmdir(this.nodes.node(parent), name);
+  }
+
+  rename(_ctx: FuseContext, parent: number, name: string, newParent: number, newName: string, flags: number): void {
+    this.core.rename(this.nodes.node(parent), name, this.nodes.node(newParent), newName, flags);
+  }
+
+  link(_ctx: FuseContext, nodeid: number, newParent: number, newName: string): FuseEntry {
+    return this.entry(this.core.link(this.nodes.node(nodeid), this.nodes.node(newParent), newName));
+  }
+
+  open(_ctx: FuseContext, nodeid: number, flags: number): FuseOpened {
+    const kept = flags & OPEN_FLAGS_KEPT;
+    return this.addFile(this.core.open(this.nodes.node(nodeid), kept), kept, nodeid);
+  }
+
+  create(ctx: FuseContext, parent: number, name: string, flags: number, mode: number): { entry: FuseEntry; opened: FuseOpened } {
+    const kept = (flags & (OPEN_FLAGS_KEPT | O_EXCL)) | O_CREAT;
+    const { node, file } = this.core.create(this.nodes.node(parent), name, kept, mode & 0o7777, this.caller(ctx));
+    let entry: FuseEntry;
+    try {
+      entry = this.entry(node);
+    } catch (e) {
+      file.close();
+      throw e;
+    }
+    return { entry, opened: this.addFile(file, kept, entry.nodeid) };
+  }
+
+  read(_ctx: FuseContext, _nodeid: number, fh: number, into: Buffer, position: number): number {
+    const { file } = this.file(fh);
+    // A short reply means end of file to the kernel: fill the buffer unless the file really ends.
+    let done = 0;
+    while (done < into.length) {
+      const n = file.read(into, done, into.length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  write(_ctx: FuseContext, _nodeid: number, fh: number, data: Buffer, position: number): number {
+    const { file, append } = this.file(fh);
+    let done = 0;
+    while (done < data.length) {
+      const n = append ? file.append(data, done, data.length - done) : file.write(data, done, data.length - done, position + done);
+      if (n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  statfs(): FuseStatfs {
+    return this.core.statfs();
+  }
+
+  release(_ctx: FuseContext, _nodeid: number, fh: number): void {
+    const open = this.files.get(fh);
+    this.files.delete(fh);
+    open?.file.close();
+  }
+
+  flush(): void {
+    // close(2) of one descriptor: nothing to do, the engine writes through
+  }
+
+  fsync(_ctx: FuseContext, _nodeid: number, fh: number, datasync: boolean): void {
+    this.file(fh).file.fsync(datasync);
+  }
+
+  setxattr(_ctx: FuseContext, nodeid: number, name: string, value: Buffer, flags: number): void {
+    this.core.setxattr(this.nodes.node(nodeid), name, Buffer.from(value), flags);
+  }
+
+  getxattr(_ctx: FuseContext, nodeid: number, name: string): Buffer {
+    return this.core.getxattr(this.nodes.node(nodeid), name);
+  }
+
+  listxattr(_ctx: FuseContext, nodeid: number): string[] {
+    return this.core.listxattr(this.nodes.node(nodeid));
+  }
+
+  removexattr(_ctx: FuseContext, nodeid: number, name: string): void {
+    this.core.removexattr(this.nodes.node(nodeid), name);
+  }
+
+  opendir(_ctx: FuseContext, nodeid: number): number {
+    const dir = this.core.opendir(this.nodes.node(nodeid));
+    const fh = this.nextFh++;
+    this.dirs.set(fh, dir);
+    return fh;
+  }
+
+  *readdir(_ctx: FuseContext, _nodeid: number, fh: number, offset: number): Iterable<FuseDirent> {
+    const dir = this.dirs.get(fh) ?? badHandle();
+    // offset 0 is a fresh start or a rewinddir(): the listing is rebuilt if the directory changed
+    if (offset === 0) dir.rewind();
+    for (const { entry, next } of dir.read(offset)) yield { name: entry.name, ino: entry.ino, type: entry.type, next };
+  }
+
+  releasedir(_ctx: FuseContext, _nodeid: number, fh: number): void {
+    const dir = this.dirs.get(fh);
+    this.dirs.delete(fh);
+    dir?.close();
+  }
+
+  fsyncdir(_ctx: FuseContext, _nodeid: number, fh: number): void {
+    if (!this.dirs.has(fh)) badHandle();
+  }
+
+  access(_ctx: FuseContext, nodeid: number): void {
+    // Only existence: with default_permissions the kernel checks the mode bits itself.
+    this.core.getattr(this.nodes.node(nodeid));
+  }
+
+  destroy(): void {
+    const closeQuietly = (h: { close(): void }) => {
+      try {
+        h.close();
+      } catch {
+        /* already closed with the engine's own handles */
+      }
+    };
+    for (const { file } of this.files.values()) closeQuietly(file);
+    for (const dir of this.dirs.values()) closeQuietly(dir);
+    this.files.clear();
+    this.dirs.clear();
+    this.nodes.clear();
+    this.core.close();
+  }
+}
+
+/**
+ * Opens the engine over `options`' layers and wraps it: the factory strata-overlay's server thread
+ * calls (see serveInWorker). Throws the engine's OvlOptionsError for bad layers.
+ */
+export function createOverlayFuseOps(options: OverlayOptions): FuseOps {
+  return new OverlayFuseOps(openOverlayCore(options));
+}

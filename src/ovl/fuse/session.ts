@@ -1,0 +1,553 @@
+/**
+ * The request loop: read one request from /dev/fuse, call the filesystem, write one reply.
+ *
+ * `run()` blocks its thread in read(2) between requests, so it must run where blocking is fine: a
+ * worker thread (worker.ts) or a process that does nothing else. Never access the mount from the
+ * thread that serves it: that thread would wait for itself.
+ *
+ * Buffers: one request buffer of 1 MiB + 4 KiB (the kernel refuses reads into a buffer smaller than
+ * header + write header + max_write) and one reply buffer of 16 bytes + 1 MiB. WRITE data is handed
+ * to the filesystem as a view into the request buffer, READ data is read straight into the reply
+ * buffer, and every reply leaves with one write(2).
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import type { FuseContext, FuseEntry, FuseOpened, FuseOps } from './ops.js';
+import type { OvlFileType } from '../types.js';
+import {
+  ArgReader,
+  DT_BLK,
+  DT_CHR,
+  DT_DIR,
+  DT_FIFO,
+  DT_LNK,
+  DT_REG,
+  DT_SOCK,
+  ENTRY_OUT_SIZE,
+  FOPEN_DIRECT_IO,
+  FOPEN_KEEP_CACHE,
+  FUSE_FSYNC_FDATASYNC,
+  FUSE_GETATTR_FH,
+  FUSE_KERNEL_VERSION,
+  FUSE_MIN_MINOR,
+  FUSE_SERVER_MINOR,
+  Fattr,
+  GETXATTR_OUT_SIZE,
+  IN_HEADER_SIZE,
+  InitFlag,
+  OPCODE_NAMES,
+  OUT_HEADER_SIZE,
+  Opcode,
+  WRITE_OUT_SIZE,
+  decodeInHeader,
+  decodeInitIn,
+  direntSize,
+  encodeAttrOut,
+  encodeDirent,
+  encodeEntryOut,
+  encodeInitOut,
+  encodeOpenOut,
+  encodeOutHeader,
+  encodeStatfsOut,
+  toWireTimeout,
+  type InHeader,
+  type WireTimeout,
+} from './protocol.js';
+import { FuseError, NEG_EIO, errnoOf } from './errors.js';
+import type { FuseSetattr } from './ops.js';
+
+/** The largest WRITE (and READ) the kernel may send: 1 MiB, i.e. 256 pages of 4 KiB. */
+export const MAX_WRITE = 1 << 20;
+const MAX_PAGES = MAX_WRITE / 4096;
+const REQUEST_BUFFER_SIZE = MAX_WRITE + 4096;
+
+const E = os.constants.errno;
+const ENOENT = E.ENOENT ?? 2;
+const ENOSYS = E.ENOSYS ?? 38;
+const ERANGE = E.ERANGE ?? 34;
+const EIO = E.EIO ?? 5;
+
+/** A handler's result: the reply body's length, or NO_REPLY for FORGET/INTERRUPT. */
+const NO_REPLY = -1;
+
+export interface FuseSessionOptions {
+  /**
+   * How long (seconds, may be fractional or 0) the kernel may cache names, negative lookups and
+   * attributes before asking again. 0 makes it ask on every access.
+   */
+  timeout: number;
+  /**
+   * Let the kernel cache symlink targets (FUSE_CACHE_SYMLINKS). Safe when nothing changes the
+   * layers behind the mount, since a union symlink's target never changes in place. Default: on
+   * when `timeout` > 0.
+   */
+  cacheSymlinks?: boolean;
+  /** Called once INIT has been answered: the mount now serves requests. */
+  onReady?: (info: { minor: number; flags: number }) => void;
+  /** Called for an error that carried no errno (a bug; the kernel got EIO). */
+  onUnexpectedError?: (error: unknown, opcode: string) => void;
+  /** When set, one line per request (opcode, node, result) — the `-d` output. */
+  log?: (line: string) => void;
+}
+
+type Handler = (h: InHeader, args: ArgReader, ctx: FuseContext) => number;
+
+const DT_BY_TYPE: Record<OvlFileType, number> = {
+  file: DT_REG,
+  dir: DT_DIR,
+  symlink: DT_LNK,
+  fifo: DT_FIFO,
+  socket: DT_SOCK,
+  char: DT_CHR,
+  block: DT_BLK,
+};
+
+/** Nanoseconds from a (signed) u64 seconds field and a nanoseconds field. */
+function wireTimeNs(sec: bigint, nsec: number): bigint {
+  return BigInt.asIntN(64, sec) * 1_000_000_000n + BigInt(nsec);
+}
+
+/** One FUSE connection: the fd of /dev/fuse after mount(2), and the filesystem behind it. */
+export class FuseSession {
+  private readonly req = Buffer.allocUnsafe(REQUEST_BUFFER_SIZE);
+  private readonly reply = Buffer.allocUnsafe(OUT_HEADER_SIZE + MAX_WRITE);
+  private readonly timeout: WireTimeout;
+  /** timeout > 0: the kernel may also cache misses, and keep file pages across opens. */
+  private readonly caching: boolean;
+  private readonly handlers: Map<number, Handler>;
+  private initialized = false;
+  private stopped = false;
+  private destroyed = false;
+  /** Why INIT failed (an old kernel): `run()` stops and throws it. */
+  private initError: unknown = null;
+  /** What INIT agreed; minor 0 until then. */
+  private negotiated = { minor: 0, flags: 0 };
+
+  constructor(
+    private readonly fd: number,
+    private readonly ops: FuseOps,
+    private readonly options: FuseSessionOptions,
+  ) {
+    this.timeout = toWireTimeout(options.timeout);
+    this.caching = options.timeout > 0;
+    this.handlers = this.buildHandlers();
+  }
+
+  /**
+   * Serves requests until the mount goes away (read(2) fails with ENODEV after umount, or the
+   * connection was aborted), then calls `ops.destroy()`. Blocks the calling thread throughout.
+   * Throws when INIT could not be agreed (the mount is then dead: unmount it).
+   */
+  run(): void {
+    try {
+      while (!this.stopped) {
+        let n: number;
+        try {
+          n = fs.readSync(this.fd, this.req, 0, this.req.length, null);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted: the clean end
+          if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') continue; // request vanished before we read it
+          throw e;
+        }
+        if (n === 0) break;
+        this.dispatch(n);
+      }
+    } finally {
+      this.destroyOps();
+    }
+    if (this.initError !== null) throw this.initError;
+  }
+
+  private destroyOps(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.ops.destroy();
+  }
+
+  private dispatch(n: number): void {
+    const h = decodeInHeader(this.req);
+    const end = Math.max(IN_HEADER_SIZE, Math.min(n, h.len) - h.totalExtlen * 8);
+    const args = new ArgReader(this.req.subarray(IN_HEADER_SIZE, end));
+    const ctx: FuseContext = { uid: h.uid, gid: h.gid, pid: h.pid };
+    let error = 0;
+    let bodyLen = 0;
+    const handler = this.initialized || h.opcode === Opcode.INIT ? this.handlers.get(h.opcode) : undefined;
+    if (handler === undefined) {
+      error = this.initialized ? -ENOSYS : -EIO;
+    } else {
+      try {
+        bodyLen = handler(h, args, ctx);
+      } catch (e) {
+        const errno = errnoOf(e);
+        if (h.opcode === Opcode.INIT) {
+          this.initError = e;
+          this.stopped = true;
+        } else if (errno === null) this.options.onUnexpectedError?.(e, OPCODE_NAMES.get(h.opcode) ?? String(h.opcode));
+        error = errno ?? NEG_EIO;
+      }
+    }
+    const noReply = h.opcode === Opcode.FORGET || h.opcode === Opcode.BATCH_FORGET || h.opcode === Opcode.INTERRUPT;
+    if (this.options.log) this.options.log(`${h.unique} ${OPCODE_NAMES.get(h.opcode) ?? h.opcode} node=${h.nodeid} -> ${noReply ? 'no reply' : error ? `error ${-error}` : `${bodyLen} bytes`}`);
+    if (noReply) return;
+    if (error !== 0) bodyLen = 0;
+    this.send(h.unique, error, bodyLen);
+    if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
+  }
+
+  private send(unique: bigint, error: number, bodyLen: number): void {
+    const len = OUT_HEADER_SIZE + bodyLen;
+    encodeOutHeader(this.reply, len, error, unique);
+    try {
+      fs.writeSync(this.fd, this.reply, 0, len);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return; // the request was interrupted and is gone: nobody waits for this reply
+      if (code === 'ENODEV') {
+        this.stopped = true;
+        return;
+      }
+      this.options.onUnexpectedError?.(e, 'reply');
+    }
+  }
+
+  private afterInit(): void {
+    if (this.negotiated.minor === 0) return; // answered a newer major: the kernel sends INIT again
+    this.initialized = true;
+    this.options.onReady?.(this.negotiated);
+  }
+
+  private entryOut(off: number, e: FuseEntry): number {
+    return encodeEntryOut(this.reply, off, e.nodeid, e.attr, this.timeout, this.timeout);
+  }
+
+  private entryReply(e: FuseEntry): number {
+    return this.entryOut(OUT_HEADER_SIZE, e) - OUT_HEADER_SIZE;
+  }
+
+  private buildHandlers(): Map<number, Handler> {
+    const ops = this.ops;
+    const reply = this.reply;
+    const B = OUT_HEADER_SIZE;
+    const m = new Map<number, Handler>();
+
+    m.set(Opcode.INIT, (_h, args) => {
+      const init = decodeInitIn(args);
+      if (init.major > FUSE_KERNEL_VERSION) {
+        // A newer major: answer with ours alone, the kernel then retries INIT with it.
+        reply.fill(0, B, B + 8);
+        reply.writeUInt32LE(FUSE_KERNEL_VERSION, B);
+        return 8;
+      }
+      if (init.major < FUSE_KERNEL_VERSION || init.minor < FUSE_MIN_MINOR) {
+        throw new FuseError('FUSE_PROTOCOL', `the kernel speaks FUSE ${init.major}.${init.minor}; strata needs ${FUSE_KERNEL_VERSION}.${FUSE_MIN_MINOR} or newer`);
+      }
+      const cacheSymlinks = this.options.cacheSymlinks ?? this.options.timeout > 0;
+      const wanted =
+        InitFlag.ASYNC_READ |
+        InitFlag.ATOMIC_O_TRUNC |
+        InitFlag.BIG_WRITES |
+        InitFlag.MAX_PAGES |
+        InitFlag.DO_READDIRPLUS |
+        InitFlag.READDIRPLUS_AUTO |
+        InitFlag.PARALLEL_DIROPS |
+        (cacheSymlinks ? InitFlag.CACHE_SYMLINKS : 0);
+      const flags = (wanted & init.flags) >>> 0;
+      const minor = Math.min(init.minor, FUSE_SERVER_MINOR);
+      this.negotiated = { minor, flags };
+      return encodeInitOut(reply, B, {
+        major: FUSE_KERNEL_VERSION,
+        minor,
+        maxReadahead: init.maxReadahead,
+        flags,
+        maxWrite: MAX_WRITE,
+        timeGran: 1,
+        maxPages: MAX_PAGES,
+      }) - B;
+    });
+
+    m.set(Opcode.DESTROY, () => 0);
+    m.set(Opcode.INTERRUPT, () => NO_REPLY); // every request gets its answer anyway; none blocks for long
+
+    m.set(Opcode.LOOKUP, (h, args, ctx) => {
+      const name = args.name();
+      try {
+        return this.entryReply(ops.lookup(ctx, h.nodeid, name));
+      } catch (e) {
+        if (!this.caching || errnoOf(e) !== -ENOENT) throw e;
+        return this.negativeEntry();
+      }
+    });
+
+    m.set(Opcode.FORGET, (h, args) => {
+      ops.forget(h.nodeid, args.u64());
+      return NO_REPLY;
+    });
+
+    m.set(Opcode.BATCH_FORGET, (_h, args) => {
+      const count = args.u32();
+      args.skip(4);
+      for (let i = 0; i < count; i++) {
+        const nodeid = args.u64();
+        ops.forget(nodeid, args.u64());
+      }
+      return NO_REPLY;
+    });
+
+    m.set(Opcode.GETATTR, (h, args, ctx) => {
+      const flags = args.u32();
+      args.skip(4);
+      const fh = args.u64();
+      const attr = ops.getattr(ctx, h.nodeid, flags & FUSE_GETATTR_FH ? fh : undefined);
+      return encodeAttrOut(reply, B, attr, this.timeout) - B;
+    });
+
+    m.set(Opcode.SETATTR, (h, args, ctx) => {
+      const valid = args.u32();
+      args.skip(4);
+      const fh = args.u64();
+      const size = args.u64();
+      args.skip(8); // lock_owner
+      const atime = args.u64n();
+      const mtime = args.u64n();
+      args.skip(8); // ctime
+      const atimensec = args.u32();
+      const mtimensec = args.u32();
+      args.skip(4); // ctimensec
+      const mode = args.u32();
+      args.skip(4);
+      const uid = args.u32();
+      const gid = args.u32();
+      const changes: FuseSetattr = {};
+      if (valid & Fattr.MODE) changes.mode = mode & 0o7777;
+      if (valid & Fattr.UID) changes.uid = uid;
+      if (valid & Fattr.GID) changes.gid = gid;
+      if (valid & Fattr.SIZE) changes.size = size;
+      if (valid & Fattr.ATIME) changes.atimeNs = valid & Fattr.ATIME_NOW ? 'now' : wireTimeNs(atime, atimensec);
+      if (valid & Fattr.MTIME) changes.mtimeNs = valid & Fattr.MTIME_NOW ? 'now' : wireTimeNs(mtime, mtimensec);
+      const attr = ops.setattr(ctx, h.nodeid, changes, valid & Fattr.FH ? fh : undefined);
+      return encodeAttrOut(reply, B, attr, this.timeout) - B;
+    });
+
+    m.set(Opcode.READLINK, (h, _args, ctx) => {
+      const target = ops.readlink(ctx, h.nodeid);
+      return reply.write(target, B, 'utf8');
+    });
+
+    m.set(Opcode.SYMLINK, (h, args, ctx) => {
+      const name = args.name();
+      const target = args.name();
+      return this.entryReply(ops.symlink(ctx, h.nodeid, name, target));
+    });
+
+    m.set(Opcode.MKNOD, (h, args, ctx) => {
+      const mode = args.u32();
+      const rdev = args.u32();
+      args.skip(8); // umask (already applied to mode), padding
+      return this.entryReply(ops.mknod(ctx, h.nodeid, args.name(), mode, rdev));
+    });
+
+    m.set(Opcode.MKDIR, (h, args, ctx) => {
+      const mode = args.u32();
+      args.skip(4); // umask
+      return this.entryReply(ops.mkdir(ctx, h.nodeid, args.name(), mode & 0o7777));
+    });
+
+    m.set(Opcode.UNLINK, (h, args, ctx) => {
+      ops.unlink(ctx, h.nodeid, args.name());
+      return 0;
+    });
+
+    m.set(Opcode.RMDIR, (h, args, ctx) => {
+      ops.rmdir(ctx, h.nodeid, args.name());
+      return 0;
+    });
+
+    m.set(Opcode.RENAME, (h, args, ctx) => {
+      const newDir = args.u64();
+      const name = args.name();
+      ops.rename(ctx, h.nodeid, name, newDir, args.name(), 0);
+      return 0;
+    });
+
+    m.set(Opcode.RENAME2, (h, args, ctx) => {
+      const newDir = args.u64();
+      const flags = args.u32();
+      args.skip(4);
+      const name = args.name();
+      ops.rename(ctx, h.nodeid, name, newDir, args.name(), flags);
+      return 0;
+    });
+
+    m.set(Opcode.LINK, (h, args, ctx) => {
+      const oldNode = args.u64();
+      return this.entryReply(ops.link(ctx, oldNode, h.nodeid, args.name()));
+    });
+
+    m.set(Opcode.OPEN, (h, args, ctx) => {
+      const flags = args.u32();
+      const opened = ops.open(ctx, h.nodeid, flags);
+      return encodeOpenOut(reply, B, opened.fh, this.openFlags(opened)) - B;
+    });
+
+    m.set(Opcode.CREATE, (h, args, ctx) => {
+      const flags = args.u32();
+      const mode = args.u32();
+      args.skip(8); // umask, open_flags
+      const { entry, opened } = ops.create(ctx, h.nodeid, args.name(), flags, mode);
+      const off = this.entryOut(B, entry);
+      return encodeOpenOut(reply, off, opened.fh, this.openFlags(opened)) - B;
+    });
+
+    m.set(Opcode.READ, (h, args, ctx) => {
+      const fh = args.u64();
+      const offset = args.u64();
+      const size = Math.min(args.u32(), MAX_WRITE);
+      return ops.read(ctx, h.nodeid, fh, reply.subarray(B, B + size), offset);
+    });
+
+    m.set(Opcode.WRITE, (h, args, ctx) => {
+      const fh = args.u64();
+      const offset = args.u64();
+      const size = args.u32();
+      args.skip(20); // write_flags, lock_owner, flags, padding
+      const written = ops.write(ctx, h.nodeid, fh, args.bytes(size), offset);
+      reply.writeUInt32LE(written, B);
+      reply.writeUInt32LE(0, B + 4);
+      return WRITE_OUT_SIZE;
+    });
+
+    m.set(Opcode.STATFS, (h, _args, ctx) => encodeStatfsOut(reply, B, ops.statfs(ctx, h.nodeid)) - B);
+
+    m.set(Opcode.RELEASE, (h, args, ctx) => {
+      ops.release(ctx, h.nodeid, args.u64());
+      return 0;
+    });
+
+    m.set(Opcode.FLUSH, (h, args, ctx) => {
+      ops.flush(ctx, h.nodeid, args.u64());
+      return 0;
+    });
+
+    m.set(Opcode.FSYNC, (h, args, ctx) => {
+      const fh = args.u64();
+      ops.fsync(ctx, h.nodeid, fh, (args.u32() & FUSE_FSYNC_FDATASYNC) !== 0);
+      return 0;
+    });
+
+    m.set(Opcode.SETXATTR, (h, args, ctx) => {
+      const size = args.u32();
+      const flags = args.u32();
+      const name = args.name();
+      ops.setxattr(ctx, h.nodeid, name, args.bytes(size), flags);
+      return 0;
+    });
+
+    m.set(Opcode.GETXATTR, (h, args, ctx) => {
+      const size = args.u32();
+      args.skip(4);
+      return this.sizedReply(ops.getxattr(ctx, h.nodeid, args.name()), size);
+    });
+
+    m.set(Opcode.LISTXATTR, (h, args, ctx) => {
+      const size = args.u32();
+      const names = ops.listxattr(ctx, h.nodeid);
+      return this.sizedReply(Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8'), size);
+    });
+
+    m.set(Opcode.REMOVEXATTR, (h, args, ctx) => {
+      ops.removexattr(ctx, h.nodeid, args.name());
+      return 0;
+    });
+
+    m.set(Opcode.OPENDIR, (h, args, ctx) => {
+      const fh = ops.opendir(ctx, h.nodeid, args.u32());
+      return encodeOpenOut(reply, B, fh, 0) - B;
+    });
+
+    m.set(Opcode.READDIR, (h, args, ctx) => this.readdir(h, args, ctx, false));
+    m.set(Opcode.READDIRPLUS, (h, args, ctx) => this.readdir(h, args, ctx, true));
+
+    m.set(Opcode.RELEASEDIR, (h, args, ctx) => {
+      ops.releasedir(ctx, h.nodeid, args.u64());
+      return 0;
+    });
+
+    m.set(Opcode.FSYNCDIR, (h, args, ctx) => {
+      const fh = args.u64();
+      ops.fsyncdir(ctx, h.nodeid, fh, (args.u32() & FUSE_FSYNC_FDATASYNC) !== 0);
+      return 0;
+    });
+
+    m.set(Opcode.ACCESS, (h, args, ctx) => {
+      ops.access(ctx, h.nodeid, args.u32());
+      return 0;
+    });
+
+    return m;
+  }
+
+  /** fuse_open_out.open_flags for an opened file: KEEP_CACHE only where the kernel caches at all. */
+  private openFlags(opened: FuseOpened): number {
+    return (opened.directIo ? FOPEN_DIRECT_IO : 0) | (opened.keepCache && this.caching ? FOPEN_KEEP_CACHE : 0);
+  }
+
+  /**
+   * A negative LOOKUP reply: node ID 0 with an entry timeout, so the kernel remembers the name as
+   * missing for that long (creating it through the mount replaces that memory at once).
+   */
+  private negativeEntry(): number {
+    encodeEntryOut(this.reply, OUT_HEADER_SIZE, 0, null, this.timeout, this.timeout);
+    this.reply.writeBigUInt64LE(this.timeout.sec, OUT_HEADER_SIZE + 16);
+    this.reply.writeUInt32LE(this.timeout.nsec, OUT_HEADER_SIZE + 32);
+    return ENTRY_OUT_SIZE;
+  }
+
+  /**
+   * GETXATTR/LISTXATTR's two-step protocol: with `size` 0 the caller probes for the length
+   * (fuse_getxattr_out), otherwise it gets the bytes, or ERANGE if they do not fit.
+   */
+  private sizedReply(value: Buffer, size: number): number {
+    const B = OUT_HEADER_SIZE;
+    if (size === 0) {
+      this.reply.writeUInt32LE(value.length, B);
+      this.reply.writeUInt32LE(0, B + 4);
+      return GETXATTR_OUT_SIZE;
+    }
+    if (value.length > size) throw Object.assign(new Error('xattr value larger than the buffer'), { errno: -ERANGE });
+    if (value.length > this.reply.length - B) throw Object.assign(new Error('xattr value larger than a reply'), { errno: -ERANGE });
+    value.copy(this.reply, B);
+    return value.length;
+  }
+
+  /**
+   * READDIR and READDIRPLUS: packs entries from `offset` until the kernel's buffer is full.
+   * READDIRPLUS adds each entry's fuse_entry_out, which is a lookup (counted, forgotten later)
+   * except for `.` and `..`, which go out as node ID 0 ("no entry"), as the kernel expects.
+   */
+  private readdir(h: InHeader, args: ArgReader, ctx: FuseContext, plus: boolean): number {
+    const fh = args.u64();
+    const offset = args.u64();
+    const size = Math.min(args.u32(), MAX_WRITE);
+    const limit = OUT_HEADER_SIZE + size;
+    let off = OUT_HEADER_SIZE;
+    for (const d of this.ops.readdir(ctx, h.nodeid, fh, offset)) {
+      const name = Buffer.from(d.name, 'utf8');
+      const recordSize = (plus ? ENTRY_OUT_SIZE : 0) + direntSize(name.length);
+      if (off + recordSize > limit) break;
+      if (plus) {
+        let entry: FuseEntry | null = null;
+        if (d.name !== '.' && d.name !== '..') {
+          try {
+            entry = this.ops.lookup(ctx, h.nodeid, d.name);
+          } catch {
+            entry = null; // gone since the listing was built: list the name without an entry
+          }
+        }
+        off = entry ? this.entryOut(off, entry) : encodeEntryOut(this.reply, off, 0, null, this.timeout, this.timeout);
+      }
+      off = encodeDirent(this.reply, off, d.ino, d.next, DT_BY_TYPE[d.type], name);
+    }
+    return off - OUT_HEADER_SIZE;
+  }
+}

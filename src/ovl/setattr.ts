@@ -1,0 +1,63 @@
+/**
+ * setattr: chmod, chown, truncate and utimes in one call (FUSE SETATTR), on a union dentry or on
+ * the real inode an open file holds. A lower object is copied up first (a truncate to 0 without
+ * its data); attributes then change on the upper object. Once an open file's name is gone, the
+ * kernel still changes the inode the file holds: `setattrFd` does that through the handle's fd.
+ */
+import fs from 'node:fs';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, utimensat } from '../sys/index.js';
+import type { Engine } from './engine.js';
+import type { OvlEntry } from './entry.js';
+import { OvlError, asUnion } from './errors.js';
+import type { OvlSetattr, OvlStat } from './types.js';
+
+function hasChanges(attr: OvlSetattr): boolean {
+  return attr.size !== undefined || attr.mode !== undefined || attr.uid !== undefined || attr.gid !== undefined || attr.atimeNs !== undefined || attr.mtimeNs !== undefined;
+}
+
+function syscallOf(attr: OvlSetattr): string {
+  if (attr.size !== undefined) return 'truncate';
+  if (attr.mode !== undefined) return 'chmod';
+  return attr.uid !== undefined || attr.gid !== undefined ? 'chown' : 'utimes';
+}
+
+/** Applies `attr` to the union object `e` (copying it up first), and returns its new attributes. */
+export function setattrEntry(engine: Engine, e: OvlEntry, attr: OvlSetattr): OvlStat {
+  if (!hasChanges(attr)) return engine.getattr(e);
+  const syscall = syscallOf(attr);
+  engine.writable(syscall, e.path);
+  engine.alive(e, syscall);
+  if (attr.size !== undefined) {
+    if (e.isDir) throw new OvlError('EISDIR', syscall, e.path);
+    if (e.kind !== 'file' || attr.size < 0) throw new OvlError('EINVAL', syscall, e.path);
+  }
+  if (attr.mode !== undefined && e.kind === 'symlink') throw new OvlError('EOPNOTSUPP', syscall, e.path);
+  engine.copyUp(e, syscall, { data: attr.size !== 0 });
+  const p = engine.upperPath(e);
+  asUnion(syscall, e.path, () => {
+    if (attr.uid !== undefined || attr.gid !== undefined) fs.lchownSync(p, attr.uid ?? -1, attr.gid ?? -1);
+    if (attr.mode !== undefined) fs.chmodSync(p, attr.mode & 0o7777);
+    if (attr.size !== undefined) fs.truncateSync(p, attr.size);
+    if (attr.atimeNs !== undefined || attr.mtimeNs !== undefined) {
+      utimensat(AT_FDCWD, p, attr.atimeNs ?? 'omit', attr.mtimeNs ?? 'omit', AT_SYMLINK_NOFOLLOW);
+    }
+  });
+  return engine.getattr(e, syscall);
+}
+
+/**
+ * Applies `attr` to the real inode open as `fd` (an upper file whose union name was removed; the
+ * caller reports the new attributes). `path` names the file in errors.
+ */
+export function setattrFd(engine: Engine, fd: number, path: string, attr: OvlSetattr): void {
+  if (!hasChanges(attr)) return;
+  const syscall = syscallOf(attr);
+  engine.writable(syscall, path);
+  if (attr.size !== undefined && attr.size < 0) throw new OvlError('EINVAL', syscall, path);
+  asUnion(syscall, path, () => {
+    if (attr.uid !== undefined || attr.gid !== undefined) fs.fchownSync(fd, attr.uid ?? -1, attr.gid ?? -1);
+    if (attr.mode !== undefined) fs.fchmodSync(fd, attr.mode & 0o7777);
+    if (attr.size !== undefined) fs.ftruncateSync(fd, attr.size);
+    if (attr.atimeNs !== undefined || attr.mtimeNs !== undefined) utimensat(fd, null, attr.atimeNs ?? 'omit', attr.mtimeNs ?? 'omit', 0);
+  });
+}

@@ -1,0 +1,141 @@
+/**
+ * Hand-written regressions: small fixtures and operation scripts for the rules that random
+ * operations hit only now and then (spec §1): a read-only fd that must see a later copy-up's data,
+ * rmdir+mkdir making an opaque dir, lower dir renames with and without redirects, xattr escaping,
+ * ENODATA without copy-up, broken lower hardlinks, whiteouts over files, and errno rules.
+ */
+import type { FixtureDesc, FixtureEntry } from './fixture.js';
+import type { Op } from './ops.js';
+
+export interface Scenario {
+  name: string;
+  fixture: FixtureDesc;
+  ops: Op[];
+}
+
+const T = '1000000000000000000';
+const dir = (path: string, extra: Partial<FixtureEntry> = {}): FixtureEntry => ({ path, kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: T, ...extra });
+const file = (path: string, size: number, extra: Partial<FixtureEntry> = {}): FixtureEntry => ({ path, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: T, size, contentSeed: size * 7 + path.length, ...extra });
+const fixture = (lowers: FixtureEntry[][], upper: FixtureEntry[] = []): FixtureDesc => ({ seed: 0, lowers, upper });
+
+export const SCENARIOS: Scenario[] = [
+  {
+    name: 'a read-only fd opened before a copy-up reads the new data',
+    fixture: fixture([[file('f', 100_000)]]),
+    ops: [
+      { op: 'open', path: '/f', flags: ['RDONLY'], mode: 0, h: 1 },
+      { op: 'read', h: 1, len: 10, pos: 0 },
+      { op: 'open', path: '/f', flags: ['RDWR'], mode: 0, h: 2 },
+      { op: 'write', h: 2, len: 100, pos: 0, seed: 9 },
+      { op: 'read', h: 1, len: 4096, pos: 0 },
+      { op: 'fstat', h: 1 },
+      { op: 'close', h: 2 },
+      { op: 'read', h: 1, len: 70_000, pos: null },
+    ],
+  },
+  {
+    name: 'rmdir of a merged dir, then mkdir: whiteout, then an opaque dir',
+    fixture: fixture([[dir('d'), file('d/x', 3)], [dir('d'), file('d/y', 4)]]),
+    ops: [
+      { op: 'rmdir', path: '/d' },
+      { op: 'unlink', path: '/d/x' },
+      { op: 'unlink', path: '/d/y' },
+      { op: 'readdir', path: '/d' },
+      { op: 'rmdir', path: '/d' },
+      { op: 'mkdir', path: '/d', mode: 0o755 },
+      { op: 'readdir', path: '/d' },
+      { op: 'open', path: '/d/x', flags: ['WRONLY', 'CREAT'], mode: 0o600, h: 1 },
+    ],
+  },
+  {
+    name: 'renaming lower dirs: EXDEV or redirects (same parent: relative, elsewhere: absolute)',
+    fixture: fixture([[dir('a'), dir('a/b'), file('a/b/f', 10), dir('c'), file('c/g', 5)]]),
+    ops: [
+      { op: 'rename', from: '/a', to: '/a2', flags: [] },
+      { op: 'rename', from: '/c', to: '/c2', flags: [] },
+      { op: 'rename', from: '/a/b', to: '/c/b', flags: [] },
+      { op: 'rename', from: '/a2/b', to: '/top', flags: [] },
+      { op: 'readdir', path: '/top' },
+      { op: 'rename', from: '/c/g', to: '/c/g2', flags: [] },
+      { op: 'rename', from: '/c2', to: '/c2/x', flags: [] },
+      { op: 'rename', from: '/c/g2', to: '/a/b/f', flags: ['EXCHANGE'] },
+      { op: 'rename', from: '/c/g', to: '/a', flags: ['NOREPLACE'] },
+      { op: 'rename', from: '/a', to: '/c', flags: ['EXCHANGE'] },
+      { op: 'rename', from: '/c', to: '/zz', flags: ['WHITEOUT'] },
+    ],
+  },
+  {
+    name: 'a pure-upper dir moved into a merged parent becomes opaque',
+    fixture: fixture([[dir('m'), file('m/f', 1), dir('n')]]),
+    ops: [
+      { op: 'mkdir', path: '/new', mode: 0o755 },
+      { op: 'rename', from: '/new', to: '/m/new', flags: [] },
+      { op: 'mkdir', path: '/n/sub', mode: 0o700 },
+      { op: 'rename', from: '/n/sub', to: '/n/sub2', flags: [] },
+    ],
+  },
+  {
+    name: 'xattrs: trusted.overlay.* escaping, private ones hidden, ENODATA without copy-up',
+    fixture: fixture([[file('f', 5, { xattrs: [['trusted.overlay.overlay.esc', 'e'], ['user.u', 'v']] }), dir('d', { xattrs: [['trusted.overlay.opaque', 'y']] })]]),
+    ops: [
+      { op: 'listxattr', path: '/f' },
+      { op: 'getxattr', path: '/f', name: 'trusted.overlay.esc' },
+      { op: 'removexattr', path: '/f', name: 'user.missing' },
+      { op: 'getxattr', path: '/d', name: 'trusted.overlay.opaque' },
+      { op: 'setxattr', path: '/f', name: 'trusted.overlay.foo', value: 'bar', flag: null },
+      { op: 'listxattr', path: '/f' },
+      { op: 'setxattr', path: '/f', name: 'user.u', value: 'w', flag: 'create' },
+      { op: 'setxattr', path: '/f', name: 'user.x', value: 'w', flag: 'replace' },
+      { op: 'removexattr', path: '/f', name: 'trusted.overlay.esc' },
+      { op: 'setxattr', path: '/d', name: 'trusted.overlay.opaque', value: 'y', flag: null },
+    ],
+  },
+  {
+    name: 'lower hardlinks break on copy-up (index=off); link() copies the source up',
+    fixture: fixture([[file('h1', 20), { path: 'h2', kind: 'hardlink', mode: 0, uid: 0, gid: 0, mtimeNs: '0', target: 'h1' }, file('g', 3)]]),
+    ops: [
+      { op: 'chmod', path: '/h1', mode: 0o600 },
+      { op: 'stat', path: '/h2', follow: false },
+      { op: 'link', from: '/g', to: '/g2' },
+      { op: 'stat', path: '/g', follow: false },
+      { op: 'open', path: '/h2', flags: ['WRONLY', 'APPEND'], mode: 0, h: 1 },
+      { op: 'write', h: 1, len: 7, pos: null, seed: 1 },
+    ],
+  },
+  {
+    name: 'impure marks, new dirs (opaque with redirects on, no setuid/setgid), errno order',
+    fixture: fixture([[file('g', 9), file('h1', 20), { path: 'h2', kind: 'hardlink', mode: 0, uid: 0, gid: 0, mtimeNs: T, target: 'h1' }], [dir('a'), dir('a/i'), dir('c', { xattrs: [['trusted.overlay.opaque', 'y']] })]]),
+    ops: [
+      { op: 'chmod', path: '/h1', mode: 0o600 },
+      { op: 'link', from: '/g', to: '/a/i/l' },
+      { op: 'mkdir', path: '/new', mode: 0o4755 },
+      { op: 'mkdir', path: '/c/n2', mode: 0o2711 },
+      { op: 'mkdir', path: '/new/sub', mode: 0o755 },
+      { op: 'link', from: '/a/i/l', to: '/new/sub/l2' },
+      { op: 'rename', from: '/new/sub/l2', to: '/new/l2', flags: [] },
+      { op: 'readdir', path: '/new/sub' },
+      { op: 'open', path: '/a', flags: ['RDONLY', 'CREAT'], mode: 0o644, h: 1 },
+      { op: 'open', path: '/n1', flags: ['RDONLY', 'CREAT', 'DIRECTORY'], mode: 0o644, h: 2 },
+      { op: 'mknod', path: '/g', kind: 'whiteout', mode: 0 },
+      { op: 'rename', from: '/g/x', to: '/zz/i', flags: ['EXCHANGE'] },
+    ],
+  },
+  {
+    name: 'whiteouts: over a file, replaced by a new file, recreated on unlink; errno rules',
+    fixture: fixture([[file('f', 3), dir('d'), { path: 's', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: T, target: '/d' }]]),
+    ops: [
+      { op: 'unlink', path: '/f' },
+      { op: 'open', path: '/f', flags: ['WRONLY', 'CREAT', 'EXCL'], mode: 0o640, h: 1 },
+      { op: 'unlink', path: '/f' },
+      { op: 'mknod', path: '/w', kind: 'whiteout', mode: 0 },
+      { op: 'mknod', path: '/p', kind: 'fifo', mode: 0o644 },
+      { op: 'unlink', path: '/d' },
+      { op: 'link', from: '/d', to: '/d2' },
+      { op: 'rmdir', path: '/s' },
+      { op: 'open', path: '/s/new', flags: ['RDWR', 'CREAT'], mode: 0o644, h: 2 },
+      { op: 'utimes', path: '/s', atime: 'omit', mtime: '1000000000000000123', follow: false },
+      { op: 'utimes', path: '/s', atime: 'now', mtime: 'omit', follow: true },
+      { op: 'statfs' },
+    ],
+  },
+];

@@ -1,0 +1,224 @@
+/**
+ * The strata-overlay command on real layers: as a daemon, in the foreground, through mount(8) and
+ * mount.fuse3, with fuse-overlayfs's options — and what it leaves in the upper dir compared with
+ * the kernel overlay doing the same operations on an identical copy of the layers.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, describe, it } from 'node:test';
+import { parseArgs } from '../../../src/ovl/fuse/cli.js';
+import { isMountPoint } from '../../../src/ovl/fuse/mount.js';
+import { lgetxattr, mountFs, umount2, MNT_DETACH } from '../../../src/sys/index.js';
+import { sh, tempDir } from '../../helpers/tmp.js';
+import { diffSnapshots, snapshotTree } from '../../helpers/tree-snapshot.js';
+import { buildLayers, changeThrough, comparable } from './layers.js';
+
+const CLI = fileURLToPath(new URL('../../../src/ovl/fuse/cli.ts', import.meta.url));
+/** Runs strata-overlay from source, exactly as the driver does: node --import tsx cli.ts. */
+const NODE_ARGS = ['--import', import.meta.resolve('tsx'), CLI];
+
+function strataOverlay(args: string[]) {
+  const r = spawnSync(process.execPath, [...NODE_ARGS, ...args], { encoding: 'utf8', timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** PIDs of processes whose command line mentions `needle` (the daemon serving a mount point). */
+function processesMentioning(needle: string): number[] {
+  const pids: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) pids.push(Number(d));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return pids;
+}
+
+async function waitFor(check: () => boolean, what: string, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('strata-overlay command', () => {
+  const cleanups: (() => void)[] = [];
+  after(() => {
+    for (const c of cleanups.reverse()) c();
+  });
+  /** Lazily unmounts `mnt` at the end if a test left it mounted. */
+  const unmountLater = (mnt: string) =>
+    cleanups.push(() => {
+      if (isMountPoint(mnt)) umount2(mnt, MNT_DETACH);
+    });
+
+  it('prints help and version, and one line for a bad command line', () => {
+    const help = strataOverlay(['--help']);
+    assert.equal(help.status, 0);
+    assert.match(help.stdout, /^usage: strata-overlay \[SOURCE\] MOUNTPOINT -o lowerdir=/);
+    const version = strataOverlay(['--version']);
+    assert.equal(version.status, 0);
+    assert.match(version.stdout, /^strata-overlay \d+\.\d+\.\d+\n$/);
+    const dir = tempDir();
+    const r = strataOverlay([dir, '-o', `lowerdir=${dir},bogus=1`]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.equal(r.stderr, 'strata-overlay: unknown option bogus=1\n');
+    // the rest of the command line, in-process
+    for (const [args, message] of [
+      [[dir], /no lowerdir= given/],
+      [[dir, '-o', `lowerdir=${dir},upperdir=${dir}`], /upperdir= needs a workdir=/],
+      [[dir, '-o', `lowerdir=${dir}::${dir}`], /data-only lower layers/],
+      [['-x', dir], /unknown flag -x/],
+      [['-o'], /-o needs an argument/],
+      [[], /no mount point given/],
+      [['a', 'b', 'c', '-o', 'lowerdir=/'], /too many arguments/],
+    ] as const) {
+      assert.throws(() => parseArgs([...args]), (e: Error & { code?: string }) => e.code === 'FUSE_USAGE' && message.test(e.message), args.join(' '));
+    }
+    const inv = parseArgs(['src', 'rel/mnt', '-s', '-oro', '-o', 'lowerdir=l,debug'], '/base');
+    assert.ok(typeof inv === 'object', 'an invocation');
+    assert.equal(inv.source, 'src');
+    assert.equal(inv.mountpoint, '/base/rel/mnt');
+    assert.deepEqual(inv.options.overlay, { lowerdirs: ['/base/l'] });
+    assert.equal(inv.foreground, true, '-o debug runs in the foreground');
+    assert.equal(inv.debug, true);
+    const plain = parseArgs(['/m', '-o', 'lowerdir=/l,fsname=named'], '/');
+    assert.ok(typeof plain === 'object', 'an invocation');
+    assert.equal(plain.source, 'named');
+    assert.equal(plain.foreground, false);
+  });
+
+  it('exits 1 with one line, mounting nothing, when the layers are bad', () => {
+    const dir = tempDir();
+    const mnt = path.join(dir, 'mnt');
+    fs.mkdirSync(mnt);
+    const r = strataOverlay([mnt, '-o', `lowerdir=${path.join(dir, 'missing')}`]);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, `strata-overlay: overlay: lowerdir ${path.join(dir, 'missing')} does not exist\n`);
+    assert.ok(!isMountPoint(mnt), 'nothing mounted');
+    const noMnt = strataOverlay([path.join(dir, 'nope'), '-o', `lowerdir=${dir}`]);
+    assert.equal(noMnt.status, 1);
+    assert.match(noMnt.stderr, /mount point .*nope: no such directory/);
+  });
+
+  it('mounts as a daemon, changes the upper dir exactly as the kernel overlay does, and exits on umount', async () => {
+    const ours = buildLayers(path.join(tempDir(), 'fuse'));
+    const kernel = buildLayers(path.join(tempDir(), 'kernel'));
+    unmountLater(ours.mnt);
+    const r = strataOverlay(['layers-src', ours.mnt, '-o', ours.opts]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(isMountPoint(ours.mnt), 'live when the command returns');
+    const info = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === ours.mnt) ?? '';
+    assert.match(info, / - fuse\.strata-overlay layers-src rw,/);
+    const daemons = processesMentioning(ours.mnt);
+    assert.equal(daemons.length, 1, 'one daemon serves the mount');
+
+    mountFs('overlay', kernel.mnt, [['lowerdir+', kernel.l1], ['lowerdir+', kernel.l2], ['upperdir', kernel.upper], ['workdir', kernel.work]]);
+    unmountLater(kernel.mnt);
+
+    // reading: the union view is the kernel's
+    assert.deepEqual(fs.readdirSync(ours.mnt).sort(), fs.readdirSync(kernel.mnt).sort());
+    assert.equal(fs.readFileSync(path.join(ours.mnt, 'shadowed'), 'utf8'), 'from l1\n');
+    assert.deepEqual(fs.readdirSync(path.join(ours.mnt, 'd')).sort(), ['f', 'g', 'h']);
+    assert.equal(fs.readlinkSync(path.join(ours.mnt, 'link')), 'a.txt');
+    assert.deepEqual(diffSnapshots(comparable(snapshotTree(kernel.mnt)), comparable(snapshotTree(ours.mnt))), []);
+
+    changeThrough(ours.mnt);
+    changeThrough(kernel.mnt);
+    assert.deepEqual(diffSnapshots(comparable(snapshotTree(kernel.mnt)), comparable(snapshotTree(ours.mnt))), [], 'union views after the changes');
+    assert.deepEqual(diffSnapshots(comparable(snapshotTree(kernel.upper)), comparable(snapshotTree(ours.upper))), [], 'upper dirs after the changes');
+    assert.equal(lgetxattr(path.join(ours.upper, 'top.txt'), 'user.note')?.toString(), 'hi');
+
+    sh('umount', [ours.mnt]);
+    await waitFor(() => processesMentioning(ours.mnt).length === 0, 'the daemon to exit after umount');
+    assert.ok(!isMountPoint(ours.mnt), 'unmounted');
+  });
+
+  it('unmounts with fusermount3 -u; honours ro, a read-only stack, and escaped colons', async () => {
+    const dir = path.join(tempDir(), 'x');
+    const layer = path.join(dir, 'lay:er');
+    const mnt = path.join(dir, 'mnt');
+    fs.mkdirSync(layer, { recursive: true });
+    fs.mkdirSync(mnt);
+    fs.writeFileSync(path.join(layer, 'file'), 'in a layer with a colon\n');
+    unmountLater(mnt);
+    const r = strataOverlay([mnt, '-o', `lowerdir=${layer.replace(/:/g, '\\:')}`]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(fs.readFileSync(path.join(mnt, 'file'), 'utf8'), 'in a layer with a colon\n');
+    assert.throws(() => fs.writeFileSync(path.join(mnt, 'new'), 'x'), { code: 'EROFS' });
+    sh('fusermount3', ['-u', mnt]);
+    await waitFor(() => processesMentioning(mnt).length === 0, 'the daemon to exit after fusermount3 -u');
+
+    const up = path.join(dir, 'up');
+    const work = path.join(dir, 'work');
+    fs.mkdirSync(up);
+    fs.mkdirSync(work);
+    const ro = strataOverlay([mnt, '-o', 'ro', '-o', `lowerdir=${layer.replace(/:/g, '\\:')},upperdir=${up},workdir=${work}`]);
+    assert.equal(ro.status, 0, ro.stderr);
+    const opts = (fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').find((l) => l.split(' ')[4] === mnt) ?? '').split(' ')[5] ?? '';
+    assert.match(opts, /^ro,nosuid,nodev/);
+    assert.throws(() => fs.writeFileSync(path.join(mnt, 'new'), 'x'), { code: 'EROFS' });
+    sh('umount', [mnt]);
+    await waitFor(() => processesMentioning(mnt).length === 0, 'the daemon to exit');
+  });
+
+  it('serves in the foreground with -f until SIGTERM, and caches for timeout= seconds', async () => {
+    const dir = tempDir();
+    const layers = buildLayers(dir);
+    unmountLater(layers.mnt);
+    /** Mounts with -d in the foreground, stats one file twice, and returns how many LOOKUPs that took. */
+    const lookupsForTwoStats = async (timeout: number): Promise<number> => {
+      const child = spawn(process.execPath, [...NODE_ARGS, '-d', layers.mnt, '-o', `${layers.opts},timeout=${timeout}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await waitFor(() => log.includes(' INIT '), 'the foreground server to answer INIT');
+      await waitFor(() => isMountPoint(layers.mnt), 'the mount');
+      const before = log.split('\n').length;
+      fs.statSync(path.join(layers.mnt, 'top.txt'));
+      fs.statSync(path.join(layers.mnt, 'top.txt'));
+      fs.statfsSync(layers.mnt); // a marker: its STATFS line comes after every request of the stats
+      await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
+      const lookups = log.split('\n').slice(before - 1).filter((l) => / LOOKUP node=1 /.test(l)).length;
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, 'exit status 0 after SIGTERM');
+      assert.ok(!isMountPoint(layers.mnt), 'SIGTERM unmounted it');
+      return lookups;
+    };
+    assert.equal(await lookupsForTwoStats(0), 2, 'timeout=0: the kernel asks every time');
+    assert.equal(await lookupsForTwoStats(60), 1, 'timeout=60: the second stat is served from the kernel cache');
+  });
+
+  it('mounts through mount(8) and mount.fuse3, finding strata-overlay in the default PATH', async () => {
+    // mount(8) runs its helpers without PATH; /bin/sh then searches its default, which includes
+    // /usr/local/sbin. A private mount namespace lends this test a /usr/local/sbin holding the command.
+    const dir = tempDir();
+    const layers = buildLayers(dir);
+    const bin = path.join(dir, 'sbin');
+    fs.mkdirSync(bin);
+    fs.writeFileSync(path.join(bin, 'strata-overlay'), `#!/bin/sh\nexec ${process.execPath} ${NODE_ARGS.join(' ')} "$@"\n`, { mode: 0o755 });
+    const script = [
+      'set -e',
+      `mount --bind ${bin} /usr/local/sbin`,
+      `mount -t fuse.strata-overlay strata-overlay ${layers.mnt} -o rw,lazytime -o '${layers.opts}'`,
+      `cat ${layers.mnt}/top.txt`,
+      `ls ${layers.mnt}`,
+      `grep ' ${layers.mnt} ' /proc/self/mountinfo`,
+      `echo written > ${layers.mnt}/via-mount`,
+      `umount ${layers.mnt}`,
+    ].join('\n');
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.split('\n')[0], 'top layer');
+    assert.match(r.stdout, /^shadowed\ntop\.txt$/m, 'ls lists the union');
+    assert.match(r.stdout, / - fuse\.strata-overlay strata-overlay rw,/);
+    assert.equal(fs.readFileSync(path.join(layers.upper, 'via-mount'), 'utf8'), 'written\n');
+    await waitFor(() => processesMentioning(layers.mnt).length === 0, 'the daemon to exit after umount');
+  });
+});
