@@ -43,6 +43,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import { imageArchive } from '../src/engine/build.js';
 import { DOCKER_CLIENT, startDockerd, type Dockerd } from '../test/oracle/dockerd.js';
+import { rng, type Rng } from './seeded.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const CACHE = path.join(process.env.BENCH_CACHE ?? '/var/tmp/strata-bench', 'image-load-save');
@@ -70,26 +71,6 @@ const MARKER = path.join(CACHE, 'shape.json');
 /** Every generated file and directory gets this mtime (2024-01-01), so the trees are the same each time. */
 const MTIME = 1_704_067_200;
 
-/** mulberry32: the tree's shape (names, sizes, counts). */
-function rng(seed: number) {
-  let st = seed >>> 0;
-  const next = () => {
-    st = (st + 0x6d2b79f5) >>> 0;
-    let t = st;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo));
-  return {
-    next,
-    int,
-    /** log-uniform in [lo, hi): many small, few large, as file sizes are. */
-    logSize: (lo: number, hi: number) => Math.floor(Math.exp(Math.log(lo) + next() * (Math.log(hi) - Math.log(lo)))),
-    name: (lo = 4, hi = 11) => Array.from({ length: int(lo, hi) }, () => 'abcdefghijklmnopqrstuvwxyz'[int(0, 26)]).join(''),
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 /** File content from AES-256-CTR keyed by the seed: fast, deterministic, incompressible as is. */
 class Content {

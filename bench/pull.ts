@@ -35,6 +35,7 @@ import { pipeline } from 'node:stream/promises';
 import { imageArchive } from '../src/engine/build.js';
 import { DOCKER_CLIENT, startDockerd, type Dockerd } from '../test/oracle/dockerd.js';
 import { startRegistry } from '../test/registry/registry.js';
+import { rng, type Rng } from './seeded.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const CACHE = path.join(process.env.BENCH_CACHE ?? '/var/tmp/strata-bench', 'pull');
@@ -55,25 +56,6 @@ const MARKER = path.join(CACHE, 'shape.json');
 const REGISTRY_DATA = path.join(CACHE, 'registry');
 const MTIME = 1_704_067_200;
 
-/** mulberry32, for the tree's shape. */
-function rng(seed: number) {
-  let st = seed >>> 0;
-  const next = () => {
-    st = (st + 0x6d2b79f5) >>> 0;
-    let t = st;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (lo: number, hi: number) => lo + Math.floor(next() * (hi - lo));
-  return {
-    int,
-    /** log-uniform in [lo, hi): many small files, few large ones. */
-    logSize: (lo: number, hi: number) => Math.floor(Math.exp(Math.log(lo) + next() * (Math.log(hi) - Math.log(lo)))),
-    name: () => Array.from({ length: int(4, 11) }, () => 'abcdefghijklmnopqrstuvwxyz'[int(0, 26)]).join(''),
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 /** AES-256-CTR keyed by the seed: fast, deterministic bytes; `text` maps them to a small alphabet. */
 function contentSource(seed: number) {

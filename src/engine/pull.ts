@@ -29,23 +29,18 @@ import { StrataError } from '../errors/index.js';
 import { diffIdsOf, imageId, parseNewImageConfig, type ImageConfig } from '../image/config.js';
 import { parseNormalizedNamed, tagNameOnly, withDigest, trimNamed, type Reference } from '../image/reference/index.js';
 import type { Layer } from '../layer/index.js';
-import { RegistryClient, RegistryError, isForeignLayer, limiter, parseManifest, pickPlatform, type Credentials, type Descriptor, type ImageManifest } from '../registry/index.js';
+import { RegistryClient, RegistryError, isForeignLayer, limiter, parseManifest, pickPlatform, type Descriptor, type ImageManifest } from '../registry/index.js';
 import type { Engine } from './engine.js';
 import { underIntent, type Intent } from './intent.js';
+import { openClient, type RegistryAccess } from './registry-access.js';
 import { formatPlatform, hostPlatform, platformMatches, type Platform } from './platform.js';
 
-export interface PullOptions {
+export interface PullOptions extends RegistryAccess {
   /** The platform to pick from an index; default: the host's. Also checked against a single manifest's config. */
   platform?: Platform;
-  signal?: AbortSignal;
   onProgress?: (event: PullProgress) => void;
-  /** Registries that may be reached without TLS verification (`--insecure-registry`). */
-  insecure?: readonly string[];
-  /** Credentials; default: docker's config.json; `null`: anonymous. */
-  credentials?: Credentials | null;
   /** Layers downloaded at once (default 3, as dockerd). */
   concurrency?: number;
-  env?: NodeJS.ProcessEnv;
 }
 
 /** What a pull reports as it goes; `id` is a layer's short blob digest, as docker shows it. */
@@ -93,13 +88,7 @@ export async function pullImage(engine: Engine, refText: string, opts: PullOptio
   signal?.throwIfAborted();
   const want = opts.platform ?? hostPlatform();
   const tagOrDigest = ref.digest ?? ref.tag!;
-  const client = await RegistryClient.open(ref.domain, {
-    ...(opts.insecure ? { insecureRegistries: opts.insecure } : {}),
-    ...(opts.credentials !== undefined ? { credentials: opts.credentials } : {}),
-    ...(opts.env ? { env: opts.env } : {}),
-    signal,
-    onRetry: (e, delayMs) => opts.onProgress?.({ kind: 'retry', message: (e as Error).message, delayMs }),
-  });
+  const client = await openClient(ref.domain, opts, (message, delayMs) => opts.onProgress?.({ kind: 'retry', message, delayMs }));
   try {
     const { manifest, digest } = await resolveManifest(client, ref, want);
     opts.onProgress?.({ kind: 'start', ref: ref.string(), tagOrDigest, repository: ref.path });

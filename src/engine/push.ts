@@ -27,18 +27,14 @@ import type { V2Metadata } from '../image/distribution.js';
 import { parseNormalizedNamed, tagNameOnly, trimNamed, withDigest, type Reference } from '../image/reference/index.js';
 import { MEDIA_TYPES, RegistryClient, imageManifestBytes, limiter, type Credentials, type Descriptor } from '../registry/index.js';
 import type { Engine } from './engine.js';
+import { openClient, type RegistryAccess } from './registry-access.js';
 
-export interface PushOptions {
-  signal?: AbortSignal;
+export interface PushOptions extends RegistryAccess {
   onProgress?: (event: PushProgress) => void;
-  insecure?: readonly string[];
   /** How new layer blobs are compressed. Default gzip. */
   compression?: 'gzip' | 'zstd';
-  /** Credentials; default: docker's config.json; `null`: anonymous. */
-  credentials?: Credentials | null;
   /** Layers handled at once (default 3). */
   concurrency?: number;
-  env?: NodeJS.ProcessEnv;
 }
 
 /** What a push reports; `id` is a layer's short DiffID, as docker shows it. */
@@ -143,14 +139,7 @@ export async function pushImage(engine: Engine, refText: string, opts: PushOptio
   const diffIds = diffIdsOf(image.config);
   const chains = chainIds(diffIds);
   opts.onProgress?.({ kind: 'start', repository: ref.name() });
-  const client = await RegistryClient.open(ref.domain, {
-    push: true,
-    ...(opts.insecure ? { insecureRegistries: opts.insecure } : {}),
-    ...(opts.credentials !== undefined ? { credentials: opts.credentials } : {}),
-    ...(opts.env ? { env: opts.env } : {}),
-    signal,
-    onRetry: (e, delayMs) => opts.onProgress?.({ kind: 'retry', message: (e as Error).message, delayMs }),
-  });
+  const client = await openClient(ref.domain, opts, (message, delayMs) => opts.onProgress?.({ kind: 'retry', message, delayMs }), true);
   try {
     const key = hmacKey(client.credentials);
     for (const d of diffIds) opts.onProgress?.({ kind: 'layer', id: shortId(d), status: 'Preparing' });

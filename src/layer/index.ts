@@ -45,23 +45,28 @@
  *
  * Locking (lock.ts) — one writer or many readers per data root, for a whole command:
  * - Every `strata` command opens the data root once and keeps it open until it is done. Commands
- *   that change anything take an exclusive flock on `<root>/strata.lock`: load, pull, tag, rmi,
+ *   that change anything take an exclusive flock on `<root>/strata.lock` (and on the root directory
+ *   itself, for readers of a root that has no strata.lock yet): load, pull, tag, rmi,
  *   prune, create, commit, rm, mount, umount, diff, export, cp (these three mount), push,
  *   fsck --repair, layer add/rm, rw create/mount/umount/diff/rm. The rest take it shared: images,
- *   inspect, history, save, ps, df, fsck, layer ls/inspect/tree/export, rw ls. A writable open
+ *   inspect, history, save, ps, df, fsck, layer ls/inspect/tree/export, rw ls — on strata.lock
+ *   when it exists, else on the root directory, so reading a dockerd's root creates nothing in
+ *   it. A writable open
  *   recovers first, under the same lock, before the verb runs.
  * - A reader that must mount (a driver without a diff getter, overlay2's naive diff) also takes an
  *   exclusive OFD lock on the lock file's first byte while its mounts live (lock.ts says why).
  * - Opening waits for the lock (`lock: 'fail'` gives `STORE_LOCKED` instead); the CLI says that
  *   it waits. Within one process, calls on one open store may overlap freely: every change to the
  *   in-memory state happens between awaits.
- * Why it cannot deadlock: each process takes the one lock of one data root once per command,
- * never a second (no verb opens another store on the same root, or a second root while holding
+ * Why it cannot deadlock: each process takes the lock of one data root once per command (a
+ * writer: the file, then the directory, always in that order; the directory's other holders are
+ * readers that hold nothing else and wait for nothing), never a second (no verb opens another store on the same root, or a second root while holding
  * one), and never upgrades it (a reader does not ask for the exclusive lock while holding the
  * shared one); the byte lock is taken only under the shared lock and let go before it. The only
  * wait while holding a lock is a mounting reader's for the byte lock, whose holder waits for
  * nothing more; so there is no cycle, and every wait ends when a holder finishes — or dies: flock
- * and OFD locks belong to the open file, and a SIGKILLed holder's go with its last fd. Linux's flock is not fair: a steady stream of readers can keep a writer waiting (each reader
+ * and OFD locks belong to the open file, and a SIGKILLed holder's go with its last fd. Linux's
+ * flock is not fair: a steady stream of readers can keep a writer waiting (each reader
  * is short). test/engine/concurrency.test.ts runs 8 processes × 50 mixed commands on one root and
  * checks, in lock order, that each saw exactly what the previous writer left.
  *

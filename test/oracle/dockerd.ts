@@ -171,8 +171,8 @@ function isOurDaemon(pid: number, tmpDir: string): boolean {
   }
 }
 
-/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), or null. */
-function procStartTime(pid: number): string | null {
+/** Start time of a process in clock ticks since boot (field 22 of /proc/<pid>/stat), or null: guards against pid reuse. */
+export function procStartTime(pid: number): string | null {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;

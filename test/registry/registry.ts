@@ -30,6 +30,7 @@ import os from 'node:os';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { procStartTime } from '../oracle/dockerd.js';
 
 export const REGISTRY_BIN = '/usr/bin/docker-registry';
 /** Not a prefix of the tests' own temp dirs (`strata-registry-home-…`): those are never reaped here. */
@@ -127,15 +128,6 @@ function installExitHook(): void {
   });
 }
 
-/** Start time of a process (field 22 of /proc/<pid>/stat), or null: guards against pid reuse. */
-function procStartTime(pid: number): string | null {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
-  } catch {
-    return null;
-  }
-}
 
 /**
  * Removes temp dirs of registries whose test process is gone (killed before its exit hook ran);
