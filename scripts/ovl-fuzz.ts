@@ -19,7 +19,8 @@ import type { RedirectConfig, SideSpec } from '../test/ovl/diff/executor.js';
 import { generateFixture, type FixtureDesc } from '../test/ovl/diff/fixture.js';
 import type { Op } from '../test/ovl/diff/ops.js';
 import { renderDivergence, runComparison, shrinkDivergence, type Divergence } from '../test/ovl/diff/runner.js';
-import { fuseOverlayfsSide, kernelSide, strataFuseSide } from '../test/ovl/diff/sides.js';
+import { FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide } from '../test/ovl/diff/sides.js';
+import type { KnownDifference } from '../test/ovl/diff/compare.js';
 
 interface Args {
   ops: number;
@@ -87,7 +88,9 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovl-fuzz-'));
   process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
-  const sides = { ref: kernelSide('kernel'), cand: candidate(args.target), workDir };
+  // a FUSE mount reports the FUSE statfs magic: accepted, as in the CI tests
+  const known: KnownDifference[] = args.target === 'fuse' || args.target === 'fuse-overlayfs' ? [FUSE_STATFS_MAGIC] : [];
+  const sides = { ref: kernelSide('kernel'), cand: candidate(args.target), workDir, known };
   console.log(`ovl-fuzz: kernel ${os.release()} vs ${sides.cand.name}; overlay module parameters: ${moduleParams()}`);
 
   if (args.replay) {

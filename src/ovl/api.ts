@@ -77,9 +77,10 @@ class FileHandle implements OverlayFileHandle {
   async write(buf: Buffer, offset = 0, length = buf.length - offset, position: number | null = null): Promise<{ bytesWritten: number }> {
     let n: number;
     if (this.append) {
-      // O_APPEND writes at the end even when given a position; only write(2) moves the offset
+      // O_APPEND writes at the end even when given a position; only a write(2) that wrote
+      // something moves the offset (vfs_write keeps it for a 0-byte write)
       n = this.file.append(buf, offset, length);
-      if (position === null) this.pos = this.file.stat().size;
+      if (position === null && n > 0) this.pos = this.file.stat().size;
     } else {
       const at = position ?? this.pos;
       n = this.file.write(buf, offset, length, at);

@@ -35,6 +35,9 @@ export class Core implements OverlayCore {
   constructor(options: OverlayOptions) {
     this.options = Object.freeze({ ...options, lowerdirs: [...options.lowerdirs] });
     this.engine = new Engine(prepareLayers(options));
+    this.engine.onRemove = (e) => {
+      for (const f of this.files) if (f.entry === e) f.followCopyUp();
+    };
   }
 
   get readOnly(): boolean {

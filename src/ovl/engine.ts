@@ -21,6 +21,7 @@ import {
   lstat,
   lstatMaybe,
   type Stat,
+  toOvlStat,
 } from './realfs.js';
 import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE, lgetxattr, linkat, llistxattr, lremovexattr, lsetxattr, major, minor, mknod, renameat2, utimensat } from '../sys/index.js';
 import type { OvlStat } from './types.js';
@@ -41,6 +42,8 @@ export class Engine implements LookupEnv {
   readonly dev: number;
   readonly origins: Origins;
   private sharedWhiteout: string | null = null;
+  /** Called with an entry whose real object is about to lose its name (see beforeRemove). */
+  onRemove: ((e: OvlEntry) => void) | null = null;
   private tmpCounter = 0;
 
   constructor(layers: Layers) {
@@ -93,6 +96,9 @@ export class Engine implements LookupEnv {
 
   /** The child `name` of `dir`, or null (absent or whited out); cached in the dcache. */
   child(dir: OvlEntry, name: string): OvlEntry | null {
+    // `.` and `..` name the dir and its parent (never a layer's own `..`: the union root has no parent)
+    if (name === '.' || name === '') return dir;
+    if (name === '..') return dir.parent ?? dir;
     const cached = dir.children!.get(name);
     if (cached !== undefined) return cached;
     const e = lookupInLayers(this, dir, name);
@@ -175,21 +181,7 @@ export class Engine implements LookupEnv {
       const o = this.origin(e, st);
       if (o !== null && o.nlink === 1) ino = o.ino;
     }
-    return {
-      dev: this.dev,
-      ino,
-      mode: Number(st.mode),
-      nlink,
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      rdev: Number(st.rdev),
-      size: Number(st.size),
-      blksize: Number(st.blksize),
-      blocks: Number(st.blocks),
-      atimeNs: st.atimeNs,
-      mtimeNs: st.mtimeNs,
-      ctimeNs: st.ctimeNs,
-    };
+    return toOvlStat(st, this.dev, ino, nlink);
   }
 
   // ---- copy-up ------------------------------------------------------------------------------
@@ -343,6 +335,14 @@ export class Engine implements LookupEnv {
     if (Buffer.byteLength(r) > REDIRECT_MAX) throw new OvlError('EXDEV', syscall, path, dest);
     lsetxattr(this.upperPath(e), 'trusted.overlay.redirect', r);
     e.redirect = r;
+  }
+
+  /**
+   * An upper object is about to lose its name: handles still reading its lower copy move to the
+   * upper one now, while it can be opened by name (the kernel's open file keeps reaching it).
+   */
+  beforeRemove(e: OvlEntry): void {
+    if (e.upper && !e.isDir) this.onRemove?.(e);
   }
 
   close(): void {

@@ -10,6 +10,7 @@ import type { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { setattrEntry, setattrFd } from './setattr.js';
 import type { OvlFile, OvlSetattr, OvlStat } from './types.js';
+import { toOvlStat } from './realfs.js';
 
 export class OvlOpenFile implements OvlFile {
   private closed = false;
@@ -33,6 +34,11 @@ export class OvlOpenFile implements OvlFile {
       this.onUpper = true;
     }
     return this.fd;
+  }
+
+  /** Moves a handle opened on the lower file to the upper copy now (before the name goes away). */
+  followCopyUp(): void {
+    if (!this.closed) this.current('open');
   }
 
   read(buf: Buffer, offset: number, length: number, position: number): number {
@@ -73,21 +79,7 @@ export class OvlOpenFile implements OvlFile {
     // overlay inode keeps its lower stack, so st_ino stays the origin's)
     const st = fs.fstatSync(fd, { bigint: true });
     const origin = this.entry.upper && !this.entry.isDir ? this.entry.origin : null;
-    return {
-      dev: this.engine.dev,
-      ino: origin && origin.nlink === 1 ? origin.ino : st.ino,
-      mode: Number(st.mode),
-      nlink: Number(st.nlink),
-      uid: Number(st.uid),
-      gid: Number(st.gid),
-      rdev: Number(st.rdev),
-      size: Number(st.size),
-      blksize: Number(st.blksize),
-      blocks: Number(st.blocks),
-      atimeNs: st.atimeNs,
-      mtimeNs: st.mtimeNs,
-      ctimeNs: st.ctimeNs,
-    };
+    return toOvlStat(st, this.engine.dev, origin && origin.nlink === 1 ? origin.ino : st.ino, Number(st.nlink));
   }
 
   close(): void {

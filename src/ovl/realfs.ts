@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import { DT, lgetxattr, readdirRaw, type RawDirents } from '../sys/index.js';
-import type { OvlFileType } from './types.js';
+import type { OvlFileType, OvlStat } from './types.js';
 
 /** The overlay's xattr namespace (the kernel's default, `trusted.`; `userxattr` is not supported). */
 export const OVL_PREFIX = 'trusted.overlay.';
@@ -132,4 +132,23 @@ export function listRaw(p: string): RawDirents {
 /** Nanoseconds of a bigint stat's times. */
 export function statTimes(st: Stat): { atimeNs: bigint; mtimeNs: bigint } {
   return { atimeNs: st.atimeNs, mtimeNs: st.mtimeNs };
+}
+
+/** A real inode's attributes as the union reports them, with the union's own dev, ino and nlink. */
+export function toOvlStat(st: fs.BigIntStats, dev: number, ino: bigint, nlink: number): OvlStat {
+  return {
+    dev,
+    ino,
+    mode: Number(st.mode),
+    nlink,
+    uid: Number(st.uid),
+    gid: Number(st.gid),
+    rdev: Number(st.rdev),
+    size: Number(st.size),
+    blksize: Number(st.blksize),
+    blocks: Number(st.blocks),
+    atimeNs: st.atimeNs,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+  };
 }

@@ -55,6 +55,7 @@ export function removeEntry(engine: Engine, dir: OvlEntry, name: string, wantDir
   engine.copyUp(dir, syscall);
   // files still open keep reporting the origin's inode number: decode it while the name exists
   if (!e.isDir && e.upper) asUnion(syscall, path, () => engine.origin(e));
+  engine.beforeRemove(e);
   asUnion(syscall, path, () => {
     const target = engine.upperPath(dir) + '/' + name;
     if (lowerPositive) {

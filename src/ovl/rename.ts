@@ -22,10 +22,14 @@ function isAncestorOrSelf(a: OvlEntry, b: OvlEntry): boolean {
   return false;
 }
 
-/** Two names of one overlay inode (hard links of one upper inode, or of one lower inode not yet copied up). */
+/**
+ * Two names of one overlay inode: hard links of one upper inode. Lower hard links are separate
+ * overlay inodes (index=off: the kernel never hashes them by their lower inode), so a rename
+ * between two of them goes ahead and copies both up.
+ */
 function sameInode(engine: Engine, a: OvlEntry, b: OvlEntry): boolean {
   if (a === b) return true;
-  if (a.isDir || b.isDir || a.upper !== b.upper) return false;
+  if (a.isDir || b.isDir || !a.upper || !b.upper) return false;
   const sa = lstatMaybe(engine.realPath(a));
   const sb = lstatMaybe(engine.realPath(b));
   return sa !== undefined && sb !== undefined && sa.ino === sb.ino && sa.dev === sb.dev;
@@ -81,7 +85,10 @@ export function renameEntries(engine: Engine, odir: OvlEntry, oname: string, ndi
   }
 
   // an overwritten file may still be open: keep its origin decoded (see OvlOpenFile.stat)
-  if (overwrite && target !== null && !target.isDir && target.upper) engine.origin(target);
+  if (overwrite && target !== null && !target.isDir && target.upper) {
+    engine.origin(target);
+    engine.beforeRemove(target);
+  }
   engine.copyUp(old, 'rename');
   engine.copyUp(ndir, 'rename');
   if (!overwrite) engine.copyUp(target!, 'rename');
@@ -99,14 +106,16 @@ export function renameEntries(engine: Engine, odir: OvlEntry, oname: string, ndi
         if (target!.lower.length > 0) engine.setRedirect(target!, samedir, 'rename', from, to);
         else if (!target!.opaque && odir.isMerge) setOpaque(engine, target!);
       }
-      if (overwrite && target !== null && target.isDir && target.upper && !target.pureUpper) engine.clearWhiteouts(engine.upperPath(target));
-      const src = engine.upperPath(odir) + '/' + oname;
-      renameat2(AT_FDCWD, src, AT_FDCWD, engine.upperPath(ndir) + '/' + nname, realFlags);
-      if (cleanupWhiteout) fs.unlinkSync(src);
+      // the kernel marks the new parents impure before the real rename (which may still fail,
+      // e.g. ENOTEMPTY over a full pure-upper dir: the marks stay)
       if (!samedir) {
         if (engine.hasOrigin(old)) engine.setImpure(ndir);
         if (!overwrite && engine.hasOrigin(target!)) engine.setImpure(odir);
       }
+      if (overwrite && target !== null && target.isDir && target.upper && !target.pureUpper) engine.clearWhiteouts(engine.upperPath(target));
+      const src = engine.upperPath(odir) + '/' + oname;
+      renameat2(AT_FDCWD, src, AT_FDCWD, engine.upperPath(ndir) + '/' + nname, realFlags);
+      if (cleanupWhiteout) fs.unlinkSync(src);
     },
     to,
   );

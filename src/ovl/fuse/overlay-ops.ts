@@ -132,7 +132,8 @@ export class OverlayFuseOps implements FuseOps {
    * change only through this node: a file with one link, or a file still only in a lower layer.
    * Several union names of one upper inode are several nodes to the kernel, so a write through one
    * would not refresh another's pages; lower hardlinks, though, break on copy-up (index=off), so
-   * a write through one name never changes what the others show.
+   * a write through one name never changes what the others show. (A link made after the open is
+   * caught by the kernel itself: the session asks for AUTO_INVAL_DATA.)
    */
   private addFile(file: OvlFile, flags: number, nodeid: number): FuseOpened {
     const fh = this.nextFh++;

@@ -243,7 +243,11 @@ export class FuseSession {
         throw new FuseError('FUSE_PROTOCOL', `the kernel speaks FUSE ${init.major}.${init.minor}; strata needs ${FUSE_KERNEL_VERSION}.${FUSE_MIN_MINOR} or newer`);
       }
       const cacheSymlinks = this.options.cacheSymlinks ?? this.options.timeout > 0;
+      // AUTO_INVAL_DATA: a file's data can change through another node (a hard link made after the
+      // open, a truncate through it), so the kernel re-checks size and mtime before it trusts its
+      // cached pages, instead of reading stale pages up to an old size
       const wanted =
+        InitFlag.AUTO_INVAL_DATA |
         InitFlag.ASYNC_READ |
         InitFlag.ATOMIC_O_TRUNC |
         InitFlag.BIG_WRITES |

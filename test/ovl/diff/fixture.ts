@@ -210,11 +210,21 @@ function redirectTarget(e: FixtureEntry): string | null {
  * is ESTALE). So each redirect in a layer gets its target hidden in that layer: a whiteout at the
  * target (with its missing parents as plain dirs), unless the layer already hides it (a non-dir or
  * an opaque dir on the way, an opaque dir or a dir redirected elsewhere at the target). A redirect
- * whose target is a plain dir of the same layer, or a target already claimed by another redirect of
- * the layer, is dropped. A redirect to the dir's own path stays as it is: the kernel leaves that
- * after moving a dir away and back.
+ * whose target is a plain dir of the same layer, or a target that is, holds or lies in a target
+ * already claimed by another redirect of the layer, is dropped (dropping one can make another
+ * invalid: repeated until nothing changes). A redirect to the dir's own path stays as it is: the
+ * kernel leaves that after moving a dir away and back.
  */
 export function hideRedirectTargets(layer: readonly FixtureEntry[]): FixtureEntry[] {
+  let entries = [...layer];
+  for (;;) {
+    const next = hideRedirectTargetsOnce(entries);
+    if (next.length === entries.length && next.every((e, i) => e === entries[i])) return next;
+    entries = next;
+  }
+}
+
+function hideRedirectTargetsOnce(layer: readonly FixtureEntry[]): FixtureEntry[] {
   const entries = [...layer];
   const byPath = new Map(entries.map((e) => [e.path, e]));
   const claimed = new Set<string>();
@@ -232,7 +242,8 @@ export function hideRedirectTargets(layer: readonly FixtureEntry[]): FixtureEntr
       entries[idx] = copy;
       byPath.set(e.path, copy);
     };
-    if (claimed.has(target)) {
+    const nested = (a: string, b: string) => a === b || a.startsWith(b + '/') || b.startsWith(a + '/');
+    if ([...claimed].some((c) => nested(c, target))) {
       drop();
       continue;
     }

@@ -121,6 +121,19 @@ export const SCENARIOS: Scenario[] = [
     ],
   },
   {
+    name: 'an fd outlives a copy-up and the unlink of its name; lower hardlinks are separate inodes',
+    fixture: fixture([[file('h1', 20), { path: 'h2', kind: 'hardlink', mode: 0, uid: 0, gid: 0, mtimeNs: T, target: 'h1' }, dir('d'), file('d/h', 30)]]),
+    ops: [
+      { op: 'open', path: '/d/h', flags: ['RDONLY'], mode: 0, h: 1 },
+      { op: 'rename', from: '/d/h', to: '/d/n1', flags: [] },
+      { op: 'unlink', path: '/d/n1' },
+      { op: 'fstat', h: 1 },
+      { op: 'read', h: 1, len: 100, pos: 0 },
+      { op: 'rename', from: '/h1', to: '/h2', flags: ['EXCHANGE'] },
+      { op: 'stat', path: '/h2', follow: false },
+    ],
+  },
+  {
     name: 'whiteouts: over a file, replaced by a new file, recreated on unlink; errno rules',
     fixture: fixture([[file('f', 3), dir('d'), { path: 's', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: T, target: '/d' }]]),
     ops: [

@@ -25,6 +25,7 @@ import {
   utimensat,
 } from '../../../src/sys/index.js';
 import { openOverlay, type Overlay, type OvlFileType, type RedirectMode } from '../../../src/ovl/index.js';
+import { toOvlStat } from '../../../src/ovl/realfs.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 /** Fixture times: every object starts with atime = mtime = T0; anything else compares as 'new'. */
@@ -125,21 +126,7 @@ export type Side = Pick<
 const DT_NAMES: Record<number, OvlFileType> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 function kstat(st: fs.BigIntStats) {
-  return {
-    dev: Number(st.dev),
-    ino: st.ino,
-    mode: Number(st.mode),
-    nlink: Number(st.nlink),
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    rdev: Number(st.rdev),
-    size: Number(st.size),
-    blksize: Number(st.blksize),
-    blocks: Number(st.blocks),
-    atimeNs: st.atimeNs,
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-  };
+  return toOvlStat(st, Number(st.dev), st.ino, Number(st.nlink));
 }
 
 /** The kernel side: the same calls on the mounted union. */

@@ -70,7 +70,7 @@ describe('FUSE session over an in-memory filesystem', () => {
   it('negotiates a modern protocol with the flags strata asks for', () => {
     assert.ok(server.negotiated.minor >= 31, `minor ${server.negotiated.minor}`);
     const f = server.negotiated.flags;
-    for (const name of ['BIG_WRITES', 'ATOMIC_O_TRUNC', 'MAX_PAGES', 'DO_READDIRPLUS', 'READDIRPLUS_AUTO', 'PARALLEL_DIROPS'] as const) {
+    for (const name of ['AUTO_INVAL_DATA', 'BIG_WRITES', 'ATOMIC_O_TRUNC', 'MAX_PAGES', 'DO_READDIRPLUS', 'READDIRPLUS_AUTO', 'PARALLEL_DIROPS'] as const) {
       assert.ok(f & InitFlag[name], `INIT flag ${name} negotiated`);
     }
     for (const name of ['WRITEBACK_CACHE', 'SPLICE_READ', 'SPLICE_WRITE', 'SPLICE_MOVE', 'CACHE_SYMLINKS', 'POSIX_LOCKS'] as const) {
