@@ -33,7 +33,7 @@ function buildProgram(): Command {
     .description("Docker's layer store and the Linux OverlayFS")
     .version(packageVersion(), '-v, --version', 'print the version')
     .option('--root <dir>', 'data root', defaultRoot())
-    .option('-s, --driver <name>', 'storage driver (overlay2, vfs); default: as dockerd chooses')
+    .option('-s, --driver <name>', 'storage driver (overlay2, fuse-overlay, vfs); default: as dockerd chooses')
     .option('--json', 'print machine-readable JSON', false)
     .option('--ignore-dockerd', 'write to a data root even while a dockerd runs on it (refused otherwise)', false)
     .enablePositionalOptions(false)
@@ -62,7 +62,8 @@ export async function main(argv: string[]): Promise<number> {
     if (e instanceof CommanderError) {
       if (e.exitCode === 0) return 0; // --help, --version
       if (e.code === 'commander.help') return 2; // a group without its verb: the help went to stderr
-      process.stderr.write(`strata: ${e.message.replace(/^error: /, '')}\n`);
+      // One line, commander's suggestion included: `unknown command 'logot' (Did you mean logout?)`.
+      process.stderr.write(`strata: ${e.message.replace(/^error: /, '').replace(/\s*\n+\s*/g, ' ')}\n`);
       return 2;
     }
     process.stderr.write(`${errorLine(e)}\n`);
