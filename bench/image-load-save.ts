@@ -43,7 +43,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import { pipeline } from 'node:stream/promises';
 import { imageArchive } from '../src/engine/build.js';
 import { DOCKER_CLIENT, startDockerd, type Dockerd } from '../test/oracle/dockerd.js';
-import { rng, type Rng } from './seeded.js';
+import { rng, type Rng } from './lib/seeded.js';
+import { ensureDist } from './lib/dist.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const CACHE = path.join(process.env.BENCH_CACHE ?? '/var/tmp/strata-bench', 'image-load-save');
@@ -307,20 +308,6 @@ function describe(archive: string): string {
 // ---------------------------------------------------------------------------------------------
 // Running the two command lines
 
-/** dist/ must hold what src/ says: rebuilt when any source is newer than the CLI's entry point. */
-function ensureDist(): void {
-  const entry = path.join(REPO, 'dist/cli/main.js');
-  const built = fs.existsSync(entry) ? fs.statSync(entry).mtimeMs : 0;
-  const newer = (dir: string): boolean =>
-    fs.readdirSync(dir, { withFileTypes: true }).some((e) => {
-      const p = path.join(dir, e.name);
-      return e.isDirectory() ? newer(p) : e.name.endsWith('.ts') && fs.statSync(p).mtimeMs > built;
-    });
-  if (newer(path.join(REPO, 'src'))) {
-    process.stderr.write('  dist/ is older than src/: npm run build\n');
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO, stdio: 'inherit' });
-  }
-}
 
 interface Run {
   ms: number;

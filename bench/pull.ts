@@ -35,7 +35,8 @@ import { pipeline } from 'node:stream/promises';
 import { imageArchive } from '../src/engine/build.js';
 import { DOCKER_CLIENT, startDockerd, type Dockerd } from '../test/oracle/dockerd.js';
 import { startRegistry } from '../test/registry/registry.js';
-import { rng, type Rng } from './seeded.js';
+import { rng, type Rng } from './lib/seeded.js';
+import { ensureDist } from './lib/dist.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const CACHE = path.join(process.env.BENCH_CACHE ?? '/var/tmp/strata-bench', 'pull');
@@ -154,20 +155,6 @@ async function buildCache(): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Running the command lines
 
-/** dist/ must hold what src/ says: rebuilt when any source is newer than the CLI's entry point. */
-function ensureDist(): void {
-  const entry = path.join(REPO, 'dist/cli/main.js');
-  const built = fs.existsSync(entry) ? fs.statSync(entry).mtimeMs : 0;
-  const newer = (dir: string): boolean =>
-    fs.readdirSync(dir, { withFileTypes: true }).some((e) => {
-      const p = path.join(dir, e.name);
-      return e.isDirectory() ? newer(p) : e.name.endsWith('.ts') && fs.statSync(p).mtimeMs > built;
-    });
-  if (newer(path.join(REPO, 'src'))) {
-    process.stderr.write('  dist/ is older than src/: npm run build\n');
-    execFileSync('npm', ['run', 'build', '--silent'], { cwd: REPO, stdio: 'inherit' });
-  }
-}
 
 /** Spawns argv and times it from spawn to exit; throws on a non-zero exit. */
 function timed(argv: string[], env: NodeJS.ProcessEnv): Promise<{ ms: number; stdout: string }> {
