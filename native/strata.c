@@ -887,7 +887,8 @@ static napi_value js_direntTypes(napi_env env, napi_callback_info info) {
 /* ---- overlay support: raw directory order, file handles, fs uuid ---------------------------- */
 
 /* readdirRaw(dir) -> { names: string[], types: Uint8Array, inos: BigUint64Array }: every entry of
- * `dir` in the filesystem's own getdents order, `.` and `..` included, with d_type and d_ino; the
+ * `dir` in the filesystem's own getdents order, `.` and `..` included, with d_type and d_ino, the
+ * names as latin1 byte strings (one char per byte, whatever the bytes are); the
  * dir's atime is left alone (O_NOATIME) where the caller may do that.
  * Node's readdir sorts by name (libuv scandir) and its Dir drops `.`/`..`; an overlay's merged
  * readdir order is defined in terms of the layers' native order, so it needs this. */
@@ -934,7 +935,8 @@ static napi_value js_readdirRaw(napi_env env, napi_callback_info info) {
     types[n] = e->d_type;
     inos[n] = (uint64_t)e->d_ino;
     napi_value s;
-    napi_create_string_utf8(env, e->d_name, NAPI_AUTO_LENGTH, &s);
+    /* latin1: one char per byte, so names that are not UTF-8 come through exactly */
+    napi_create_string_latin1(env, e->d_name, NAPI_AUTO_LENGTH, &s);
     napi_set_element(env, names, (uint32_t)n, s);
     n++;
   }

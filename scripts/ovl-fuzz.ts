@@ -21,6 +21,7 @@ import type { Op } from '../test/ovl/diff/ops.js';
 import { renderDivergence, runComparison, shrinkDivergence, type Divergence } from '../test/ovl/diff/runner.js';
 import { FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide } from '../test/ovl/diff/sides.js';
 import type { KnownDifference } from '../test/ovl/diff/compare.js';
+import { asciiJson } from '../test/ovl/diff/bytes.js';
 
 interface Args {
   ops: number;
@@ -142,7 +143,8 @@ function signature(d: Divergence): string {
 
 function report(args: Args, seed: number, config: RedirectConfig, d: Divergence): void {
   const file = path.join(args.out, `ovl-fuzz-${seed}-${config}.json`);
-  fs.writeFileSync(file, JSON.stringify({ config: d.config, fixture: d.fixture, ops: d.ops }, null, 1));
+  // paths in it are byte strings (one char per byte): ASCII JSON keeps them exact through any editor
+  fs.writeFileSync(file, asciiJson({ config: d.config, fixture: d.fixture, ops: d.ops }, 1));
   const text = renderDivergence(d);
   console.log(`\n=== seed ${seed}, redirect_dir=${config}, divergence at op #${d.opIndex} (after shrinking: ${d.ops.length} ops)`);
   console.log(text.slice(0, text.lastIndexOf('\nreplay')));

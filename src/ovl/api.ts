@@ -3,11 +3,15 @@
  * (a relative path is taken from the root too, `..` never leaves it); symlinks met on the way are
  * followed inside the union, as in a chroot. Every call runs the synchronous engine and settles a
  * Promise, so errors arrive as rejections with the kernel overlay's errno and the caller's path.
+ * Paths come in as text (UTF-8) or bytes and go to the engine as byte strings (realfs.ts).
  */
 import fs from 'node:fs';
 import { OvlError } from './errors.js';
+import { byteString, textOf } from './realfs.js';
 import {
   type Overlay,
+  type OvlBufferDirent,
+  type OvlPathLike,
   type OverlayCore,
   type OverlayFileHandle,
   type OvlCaller,
@@ -116,12 +120,17 @@ export class PathOverlay implements Overlay {
     this.caller = caller ?? { uid: process.geteuid!(), gid: process.getegid!(), umask: 0 };
   }
 
-  /** Runs `fn`, reporting failures against the caller's path (and destination). */
-  private run<T>(syscall: string, path: string, fn: () => T, dest?: string): Promise<T> {
+  /**
+   * Runs `fn` on the byte strings of `path` (and `dest`), reporting failures against them: the
+   * caller's paths, not wherever a symlink led.
+   */
+  private run<T>(syscall: string, path: OvlPathLike, fn: (p: string, d: string) => T, dest?: OvlPathLike): Promise<T> {
+    const p = byteString(path);
+    const d = dest === undefined ? undefined : byteString(dest);
     try {
-      return Promise.resolve(fn());
+      return Promise.resolve(fn(p, d ?? ''));
     } catch (e) {
-      if (e instanceof OvlError) return Promise.reject(new OvlError(e.code, syscall, path, dest, { cause: e }));
+      if (e instanceof OvlError) return Promise.reject(new OvlError(e.code, syscall, p, d, { cause: e }));
       return Promise.reject(e);
     }
   }
@@ -172,31 +181,35 @@ export class PathOverlay implements Overlay {
     return { dir, name };
   }
 
-  stat(path: string): Promise<OvlStat> {
-    return this.run('stat', path, () => this.core.getattr(this.resolve(path, true)));
+  stat(path: OvlPathLike): Promise<OvlStat> {
+    return this.run('stat', path, (p) => this.core.getattr(this.resolve(p, true)));
   }
 
-  lstat(path: string): Promise<OvlStat> {
-    return this.run('lstat', path, () => this.core.getattr(this.resolve(path, false)));
+  lstat(path: OvlPathLike): Promise<OvlStat> {
+    return this.run('lstat', path, (p) => this.core.getattr(this.resolve(p, false)));
   }
 
-  readdir(path: string): Promise<OvlDirent[]> {
-    return this.run('scandir', path, () => {
-      const d = this.core.opendir(this.resolve(path, true));
+  readdir(path: OvlPathLike): Promise<OvlDirent[]>;
+  readdir(path: OvlPathLike, options: { encoding: 'buffer' }): Promise<OvlBufferDirent[]>;
+  readdir(path: OvlPathLike, options?: { encoding: 'buffer' }): Promise<OvlDirent[] | OvlBufferDirent[]> {
+    return this.run('scandir', path, (p) => {
+      const d = this.core.opendir(this.resolve(p, true));
       try {
-        return d
+        const entries = d
           .read(0)
           .map((x) => x.entry)
           .filter((e) => e.name !== '.' && e.name !== '..');
+        if (options?.encoding === 'buffer') return entries.map((e) => ({ ...e, name: Buffer.from(e.name, 'latin1') }));
+        return entries.map((e) => ({ ...e, name: textOf(e.name) }));
       } finally {
         d.close();
       }
     });
   }
 
-  readFile(path: string): Promise<Buffer> {
-    return this.run('open', path, () => {
-      const f = this.core.open(this.resolve(path, true), O_RDONLY);
+  readFile(path: OvlPathLike): Promise<Buffer> {
+    return this.run('open', path, (p) => {
+      const f = this.core.open(this.resolve(p, true), O_RDONLY);
       try {
         const chunks: Buffer[] = [];
         let pos = 0;
@@ -214,9 +227,9 @@ export class PathOverlay implements Overlay {
     });
   }
 
-  writeFile(path: string, data: Buffer | string, opts?: { mode?: number }): Promise<void> {
-    return this.run('open', path, () => {
-      const f = this.openFile(path, O_WRONLY | O_CREAT | O_TRUNC, opts?.mode ?? 0o666, 0);
+  writeFile(path: OvlPathLike, data: Buffer | string, opts?: { mode?: number }): Promise<void> {
+    return this.run('open', path, (p) => {
+      const f = this.openFile(p, O_WRONLY | O_CREAT | O_TRUNC, opts?.mode ?? 0o666, 0);
       try {
         const buf = typeof data === 'string' ? Buffer.from(data) : data;
         for (let done = 0; done < buf.length; ) done += f.write(buf, done, buf.length - done, done);
@@ -248,119 +261,124 @@ export class PathOverlay implements Overlay {
     return this.core.create(dir, name, flags, mode, this.caller).file;
   }
 
-  open(path: string, flags?: number | string, mode = 0o666): Promise<OverlayFileHandle> {
-    return this.run('open', path, () => {
+  open(path: OvlPathLike, flags?: number | string, mode = 0o666): Promise<OverlayFileHandle> {
+    return this.run('open', path, (p) => {
       const f = parseOpenFlags(flags);
-      return new FileHandle(this.openFile(path, f, mode, 0), (f & O_APPEND) !== 0);
+      return new FileHandle(this.openFile(p, f, mode, 0), (f & O_APPEND) !== 0);
     });
   }
 
-  truncate(path: string, size = 0): Promise<void> {
-    return this.run('truncate', path, () => void this.core.setattr(this.resolve(path, true), { size }));
+  truncate(path: OvlPathLike, size = 0): Promise<void> {
+    return this.run('truncate', path, (p) => void this.core.setattr(this.resolve(p, true), { size }));
   }
 
-  mkdir(path: string, mode = 0o777): Promise<void> {
-    return this.run('mkdir', path, () => {
-      const { dir, name } = this.parent(path);
-      if (name === '.' || name === '..') throw new OvlError('EEXIST', 'mkdir', path);
+  mkdir(path: OvlPathLike, mode = 0o777): Promise<void> {
+    return this.run('mkdir', path, (p) => {
+      const { dir, name } = this.parent(p);
+      if (name === '.' || name === '..') throw new OvlError('EEXIST', 'mkdir', p);
       this.core.mkdir(dir, name, mode, this.caller);
     });
   }
 
-  rmdir(path: string): Promise<void> {
-    return this.run('rmdir', path, () => {
-      const { dir, name } = this.parent(path);
-      if (dir === this.core.root && name === '.' && components(path).length === 0) throw new OvlError('EBUSY', 'rmdir', path);
+  rmdir(path: OvlPathLike): Promise<void> {
+    return this.run('rmdir', path, (p) => {
+      const { dir, name } = this.parent(p);
+      if (dir === this.core.root && name === '.' && components(p).length === 0) throw new OvlError('EBUSY', 'rmdir', p);
       this.core.rmdir(dir, name);
     });
   }
 
-  unlink(path: string): Promise<void> {
-    return this.run('unlink', path, () => {
-      const { dir, name } = this.parent(path);
-      if (name === '.' || name === '..') throw new OvlError('EISDIR', 'unlink', path);
+  unlink(path: OvlPathLike): Promise<void> {
+    return this.run('unlink', path, (p) => {
+      const { dir, name } = this.parent(p);
+      if (name === '.' || name === '..') throw new OvlError('EISDIR', 'unlink', p);
       this.core.unlink(dir, name);
     });
   }
 
-  rename(from: string, to: string, flags = 0): Promise<void> {
+  rename(from: OvlPathLike, to: OvlPathLike, flags = 0): Promise<void> {
     return this.run(
       'rename',
       from,
-      () => {
-        const a = this.parent(from);
-        const b = this.parent(to);
+      (f, t) => {
+        const a = this.parent(f);
+        const b = this.parent(t);
         this.core.rename(a.dir, a.name, b.dir, b.name, flags);
       },
       to,
     );
   }
 
-  link(existing: string, newPath: string): Promise<void> {
+  link(existing: OvlPathLike, newPath: OvlPathLike): Promise<void> {
     return this.run(
       'link',
       existing,
-      () => {
-        const node = this.resolve(existing, false);
-        const { dir, name } = this.parent(newPath);
+      (e, n) => {
+        const node = this.resolve(e, false);
+        const { dir, name } = this.parent(n);
         this.core.link(node, dir, name);
       },
       newPath,
     );
   }
 
-  symlink(target: string, path: string): Promise<void> {
-    return this.run('symlink', path, () => {
-      const { dir, name } = this.parent(path);
-      this.core.symlink(dir, name, target, this.caller);
+  symlink(target: OvlPathLike, path: OvlPathLike): Promise<void> {
+    return this.run('symlink', path, (p) => {
+      const { dir, name } = this.parent(p);
+      this.core.symlink(dir, name, byteString(target), this.caller);
     });
   }
 
-  readlink(path: string): Promise<string> {
-    return this.run('readlink', path, () => this.core.readlink(this.resolve(path, false)));
+  readlink(path: OvlPathLike): Promise<string>;
+  readlink(path: OvlPathLike, options: { encoding: 'buffer' }): Promise<Buffer>;
+  readlink(path: OvlPathLike, options?: { encoding: 'buffer' }): Promise<string | Buffer> {
+    return this.run('readlink', path, (p) => {
+      const target = this.core.readlink(this.resolve(p, false));
+      return options?.encoding === 'buffer' ? Buffer.from(target, 'latin1') : textOf(target);
+    });
   }
 
-  mknod(path: string, mode: number, rdev = 0): Promise<void> {
-    return this.run('mknod', path, () => {
-      const { dir, name } = this.parent(path);
+  mknod(path: OvlPathLike, mode: number, rdev = 0): Promise<void> {
+    return this.run('mknod', path, (p) => {
+      const { dir, name } = this.parent(p);
       this.core.mknod(dir, name, mode, rdev, this.caller);
     });
   }
 
-  chmod(path: string, mode: number): Promise<void> {
-    return this.run('chmod', path, () => void this.core.setattr(this.resolve(path, true), { mode }));
+  chmod(path: OvlPathLike, mode: number): Promise<void> {
+    return this.run('chmod', path, (p) => void this.core.setattr(this.resolve(p, true), { mode }));
   }
 
-  chown(path: string, uid: number, gid: number): Promise<void> {
-    return this.run('chown', path, () => void this.core.setattr(this.resolve(path, true), { uid, gid }));
+  chown(path: OvlPathLike, uid: number, gid: number): Promise<void> {
+    return this.run('chown', path, (p) => void this.core.setattr(this.resolve(p, true), { uid, gid }));
   }
 
-  lchown(path: string, uid: number, gid: number): Promise<void> {
-    return this.run('lchown', path, () => void this.core.setattr(this.resolve(path, false), { uid, gid }));
+  lchown(path: OvlPathLike, uid: number, gid: number): Promise<void> {
+    return this.run('lchown', path, (p) => void this.core.setattr(this.resolve(p, false), { uid, gid }));
   }
 
-  utimes(path: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void> {
-    return this.run('utime', path, () => void this.core.setattr(this.resolve(path, true), { atimeNs, mtimeNs }));
+  utimes(path: OvlPathLike, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void> {
+    return this.run('utime', path, (p) => void this.core.setattr(this.resolve(p, true), { atimeNs, mtimeNs }));
   }
 
-  lutimes(path: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void> {
-    return this.run('lutime', path, () => void this.core.setattr(this.resolve(path, false), { atimeNs, mtimeNs }));
+  lutimes(path: OvlPathLike, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void> {
+    return this.run('lutime', path, (p) => void this.core.setattr(this.resolve(p, false), { atimeNs, mtimeNs }));
   }
 
-  getxattr(path: string, name: string): Promise<Buffer> {
-    return this.run('getxattr', path, () => this.core.getxattr(this.resolve(path, false), name));
+  getxattr(path: OvlPathLike, name: string): Promise<Buffer> {
+    return this.run('getxattr', path, (p) => this.core.getxattr(this.resolve(p, false), name));
   }
 
-  setxattr(path: string, name: string, value: Buffer, flags = 0): Promise<void> {
-    return this.run('setxattr', path, () => this.core.setxattr(this.resolve(path, false), name, value, flags));
+  setxattr(path: OvlPathLike, name: string, value: Buffer, flags = 0): Promise<void> {
+    return this.run('setxattr', path, (p) => this.core.setxattr(this.resolve(p, false), name, value, flags));
   }
 
-  listxattr(path: string): Promise<string[]> {
-    return this.run('listxattr', path, () => this.core.listxattr(this.resolve(path, false)));
+  listxattr(path: OvlPathLike): Promise<string[]> {
+    return this.run('listxattr', path, (p) => this.core.listxattr(this.resolve(p, false)));
   }
 
-  removexattr(path: string, name: string): Promise<void> {
-    return this.run('removexattr', path, () => this.core.removexattr(this.resolve(path, false), name));
+  removexattr(path: OvlPathLike, name: string): Promise<void> {
+    return this.run('removexattr', path, (p) => this.core.removexattr(this.resolve(p, false), name));
   }
 
   statfs(): Promise<OvlStatfs> {

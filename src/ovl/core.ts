@@ -3,13 +3,14 @@
  * the kernel overlay does, in the same order, so the errno of a failing call is the kernel's.
  */
 import fs from 'node:fs';
-import { AT_FDCWD, RENAME_EXCHANGE, lgetxattr, linkat, llistxattr, lremovexattr, lsetxattr, major, minor, mknod, renameat2 } from '../sys/index.js';
+import { major, minor } from '../sys/index.js';
 import { Engine, openLowerForRead, storedXattr, visibleXattr } from './engine.js';
 import { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { OvlOpenFile } from './file.js';
 import { prepareLayers } from './options.js';
 import { OvlOpenDir } from './readdir.js';
+import * as real from './realfs.js';
 import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, XATTR_OPAQUE, kindOfMode, lstat } from './realfs.js';
 import { removeEntry } from './remove.js';
 import { renameEntries } from './rename.js';
@@ -57,7 +58,7 @@ export class Core implements OverlayCore {
     if (!dir.isDir) throw new OvlError('ENOTDIR', 'lookup', path);
     if (name === '.' || name === '') return dir;
     if (name === '..') return dir.parent ?? dir;
-    if (Buffer.byteLength(name) > NAME_MAX) throw new OvlError('ENAMETOOLONG', 'lookup', path);
+    if (name.length > NAME_MAX) throw new OvlError('ENAMETOOLONG', 'lookup', path);
     const e = asUnion('lookup', path, () => this.engine.child(dir, name));
     if (e === null) throw new OvlError('ENOENT', 'lookup', path);
     return e;
@@ -71,7 +72,7 @@ export class Core implements OverlayCore {
     const e = entryOf(node);
     this.engine.alive(e, 'readlink');
     if (e.kind !== 'symlink') throw new OvlError('EINVAL', 'readlink', e.path);
-    return asUnion('readlink', e.path, () => fs.readlinkSync(this.engine.realPath(e)));
+    return asUnion('readlink', e.path, () => real.readlink(this.engine.realPath(e)));
   }
 
   opendir(node: OvlNode): OvlDir {
@@ -87,7 +88,7 @@ export class Core implements OverlayCore {
     const e = entryOf(node);
     this.engine.alive(e, 'getxattr');
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('ENODATA', 'getxattr', e.path);
-    const v = asUnion('getxattr', e.path, () => lgetxattr(this.engine.realPath(e), storedXattr(name)));
+    const v = asUnion('getxattr', e.path, () => real.lgetxattr(this.engine.realPath(e), storedXattr(name)));
     if (v === null) throw new OvlError('ENODATA', 'getxattr', e.path);
     return v;
   }
@@ -95,7 +96,7 @@ export class Core implements OverlayCore {
   listxattr(node: OvlNode): string[] {
     const e = entryOf(node);
     this.engine.alive(e, 'listxattr');
-    const names = asUnion('listxattr', e.path, () => llistxattr(this.engine.realPath(e)));
+    const names = asUnion('listxattr', e.path, () => real.llistxattr(this.engine.realPath(e)));
     const out: string[] = [];
     for (const n of names) {
       const v = visibleXattr(n);
@@ -105,7 +106,7 @@ export class Core implements OverlayCore {
   }
 
   statfs(): OvlStatfs {
-    const s = fs.statfsSync(this.engine.upper ?? this.engine.lowers[0]!);
+    const s = real.statfs(this.engine.upper ?? this.engine.lowers[0]!);
     return {
       type: OVERLAYFS_SUPER_MAGIC,
       bsize: s.bsize,
@@ -136,7 +137,7 @@ export class Core implements OverlayCore {
       throw new OvlError('EROFS', 'open', e.path);
     }
     const realFlags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW;
-    const fd = asUnion('open', e.path, () => (e.upper ? fs.openSync(this.engine.upperPath(e), realFlags) : openLowerForRead(this.engine.lowerPath(e), realFlags)));
+    const fd = asUnion('open', e.path, () => (e.upper ? real.open(this.engine.upperPath(e), realFlags) : openLowerForRead(this.engine.lowerPath(e), realFlags)));
     const f = new OvlOpenFile(this.engine, e, fd, e.upper, flags, (x) => this.files.delete(x));
     this.files.add(f);
     return f;
@@ -147,7 +148,7 @@ export class Core implements OverlayCore {
     const path = dir.rel + '/' + name;
     this.engine.alive(dir, 'open');
     if (!dir.isDir) throw new OvlError('ENOTDIR', 'open', path);
-    if (Buffer.byteLength(name) > NAME_MAX) throw new OvlError('ENAMETOOLONG', 'open', path);
+    if (name.length > NAME_MAX) throw new OvlError('ENAMETOOLONG', 'open', path);
     // open(2) refuses O_CREAT|O_DIRECTORY before anything else (Linux >= 6.4)
     if (flags & O_DIRECTORY) throw new OvlError('EINVAL', 'open', path);
     const existing = asUnion('open', path, () => this.engine.child(dir, name));
@@ -156,7 +157,7 @@ export class Core implements OverlayCore {
       if (existing.isDir) throw new OvlError('EISDIR', 'open', path);
       return { node: existing, file: this.open(existing, flags & ~O_CREAT) };
     }
-    const node = this.createObject(dir, name, 'open', 'file', (p) => fs.closeSync(fs.openSync(p, O_CREAT | O_EXCL | O_WRONLY, 0)), mode, caller);
+    const node = this.createObject(dir, name, 'open', 'file', (p) => fs.closeSync(real.open(p, O_CREAT | O_EXCL | O_WRONLY, 0)), mode, caller);
     return { node, file: this.open(node, flags & ~(O_CREAT | O_EXCL | O_TRUNC)) };
   }
 
@@ -185,7 +186,7 @@ export class Core implements OverlayCore {
     this.engine.writable(syscall, path);
     this.engine.alive(dir, syscall);
     if (!dir.isDir) throw new OvlError('ENOTDIR', syscall, path);
-    if (Buffer.byteLength(name) > NAME_MAX) throw new OvlError('ENAMETOOLONG', syscall, path);
+    if (name.length > NAME_MAX) throw new OvlError('ENAMETOOLONG', syscall, path);
     if (asUnion(syscall, path, () => this.engine.child(dir, name)) !== null) throw new OvlError('EEXIST', syscall, path);
     check?.();
     this.engine.copyUp(dir, syscall);
@@ -204,19 +205,19 @@ export class Core implements OverlayCore {
       make(at);
       try {
         const st = lstat(at);
-        if (Number(st.uid) !== uid || Number(st.gid) !== gid) fs.lchownSync(at, uid, gid);
-        if (perm !== null && (Number(st.mode) & 0o7777) !== perm) fs.chmodSync(at, perm);
-        if (opaque) lsetxattr(at, XATTR_OPAQUE, 'y');
+        if (Number(st.uid) !== uid || Number(st.gid) !== gid) real.lchown(at, uid, gid);
+        if (perm !== null && (Number(st.mode) & 0o7777) !== perm) real.chmod(at, perm);
+        if (opaque) real.lsetxattr(at, XATTR_OPAQUE, 'y');
         if (overWhiteout) {
           if (kind === 'dir') {
-            renameat2(AT_FDCWD, at, AT_FDCWD, target, RENAME_EXCHANGE);
-            fs.unlinkSync(at);
+            real.exchange(at, target);
+            real.unlink(at);
           } else {
-            fs.renameSync(at, target);
+            real.rename(at, target);
           }
         }
       } catch (err) {
-        if (overWhiteout) fs.rmSync(at, { recursive: true, force: true });
+        if (overWhiteout) real.removeTree(at);
         throw err;
       }
       const created = new OvlEntry(dir, name, kindOfMode(Number(lstat(target).mode)), true, []);
@@ -241,15 +242,15 @@ export class Core implements OverlayCore {
     const noWhiteout = () => {
       if (fmt === S_IFCHR && rdev === 0) throw new OvlError('EPERM', 'mknod', path);
     };
-    return this.createObject(dir, name, 'mknod', 'node', (p) => mknod(p, type, major(rdev), minor(rdev)), mode, caller, noWhiteout);
+    return this.createObject(dir, name, 'mknod', 'node', (p) => real.mknod(p, type, major(rdev), minor(rdev)), mode, caller, noWhiteout);
   }
 
   mkdir(dirNode: OvlNode, name: string, mode: number, caller: OvlCaller): OvlNode {
-    return this.createObject(entryOf(dirNode), name, 'mkdir', 'dir', (p) => fs.mkdirSync(p, { mode: 0 }), mode, caller);
+    return this.createObject(entryOf(dirNode), name, 'mkdir', 'dir', (p) => real.mkdir(p, 0), mode, caller);
   }
 
   symlink(dirNode: OvlNode, name: string, target: string, caller: OvlCaller): OvlNode {
-    return this.createObject(entryOf(dirNode), name, 'symlink', 'symlink', (p) => fs.symlinkSync(target, p), null, caller);
+    return this.createObject(entryOf(dirNode), name, 'symlink', 'symlink', (p) => real.symlink(target, p), null, caller);
   }
 
   link(node: OvlNode, newDirNode: OvlNode, newName: string): OvlNode {
@@ -260,7 +261,7 @@ export class Core implements OverlayCore {
     this.engine.alive(e, 'link');
     this.engine.alive(dir, 'link');
     if (!dir.isDir) throw new OvlError('ENOTDIR', 'link', e.path, path);
-    if (Buffer.byteLength(newName) > NAME_MAX) throw new OvlError('ENAMETOOLONG', 'link', e.path, path);
+    if (newName.length > NAME_MAX) throw new OvlError('ENAMETOOLONG', 'link', e.path, path);
     if (asUnion('link', path, () => this.engine.child(dir, newName)) !== null) throw new OvlError('EEXIST', 'link', e.path, path);
     if (e.isDir) throw new OvlError('EPERM', 'link', e.path, path);
     this.engine.copyUp(e, 'link');
@@ -273,10 +274,10 @@ export class Core implements OverlayCore {
         const target = this.engine.upperPath(dir) + '/' + newName;
         if (this.engine.upperWhiteout(dir, newName)) {
           const tmp = this.engine.tempPath();
-          linkat(AT_FDCWD, src, AT_FDCWD, tmp, 0);
-          fs.renameSync(tmp, target);
+          real.link(src, tmp);
+          real.rename(tmp, target);
         } else {
-          linkat(AT_FDCWD, src, AT_FDCWD, target, 0);
+          real.link(src, target);
         }
         const n = new OvlEntry(dir, newName, e.kind, true, e.lower);
         n.origin = e.origin;
@@ -322,7 +323,7 @@ export class Core implements OverlayCore {
     this.engine.alive(e, 'setxattr');
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('EPERM', 'setxattr', e.path);
     this.engine.copyUp(e, 'setxattr');
-    asUnion('setxattr', e.path, () => lsetxattr(this.engine.upperPath(e), storedXattr(name), value, flags));
+    asUnion('setxattr', e.path, () => real.lsetxattr(this.engine.upperPath(e), storedXattr(name), value, flags));
   }
 
   removexattr(node: OvlNode, name: string): void {
@@ -331,11 +332,11 @@ export class Core implements OverlayCore {
     this.engine.alive(e, 'removexattr');
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('EPERM', 'removexattr', e.path);
     const stored = storedXattr(name);
-    if (!e.upper && asUnion('removexattr', e.path, () => lgetxattr(this.engine.lowerPath(e), stored)) === null) {
+    if (!e.upper && asUnion('removexattr', e.path, () => real.lgetxattr(this.engine.lowerPath(e), stored)) === null) {
       throw new OvlError('ENODATA', 'removexattr', e.path);
     }
     this.engine.copyUp(e, 'removexattr');
-    asUnion('removexattr', e.path, () => lremovexattr(this.engine.upperPath(e), stored));
+    asUnion('removexattr', e.path, () => real.lremovexattr(this.engine.upperPath(e), stored));
   }
 
   close(): void {

@@ -9,6 +9,7 @@ import { OvlError, asUnion } from './errors.js';
 import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
 import type { Layers } from './options.js';
 import { Origins } from './origin.js';
+import * as real from './realfs.js';
 import {
   OVL_ESCAPED_PREFIX,
   OVL_PREFIX,
@@ -16,6 +17,7 @@ import {
   S_IFMT,
   XATTR_IMPURE,
   XATTR_ORIGIN,
+  XATTR_REDIRECT,
   isAnyWhiteout,
   kindOfMode,
   lstat,
@@ -23,7 +25,7 @@ import {
   type Stat,
   toOvlStat,
 } from './realfs.js';
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE, lgetxattr, linkat, llistxattr, lremovexattr, lsetxattr, major, minor, mknod, renameat2, utimensat } from '../sys/index.js';
+import { major, minor } from '../sys/index.js';
 import type { OvlStat } from './types.js';
 
 let nextDev = 0x3f00;
@@ -113,8 +115,8 @@ export class Engine implements LookupEnv {
    */
   private fixOrigin(e: OvlEntry): void {
     const p = this.upperPath(e);
-    if (lgetxattr(p, XATTR_ORIGIN) !== null) return;
-    lsetxattr(p, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, this.lowerPath(e)));
+    if (real.lgetxattr(p, XATTR_ORIGIN) !== null) return;
+    real.lsetxattr(p, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, this.lowerPath(e)));
     this.setImpure(e.parent!);
   }
 
@@ -208,16 +210,16 @@ export class Engine implements LookupEnv {
       try {
         this.createCopy(src, tmp, st, opts.data);
         copyXattrs(src, tmp);
-        if (Number(st.uid) !== process.geteuid!() || Number(st.gid) !== process.getegid!()) fs.lchownSync(tmp, Number(st.uid), Number(st.gid));
-        if (e.kind !== 'symlink') fs.chmodSync(tmp, Number(st.mode) & 0o7777);
-        if (withOrigin) lsetxattr(tmp, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, src));
-        utimensat(AT_FDCWD, tmp, st.atimeNs, st.mtimeNs, AT_SYMLINK_NOFOLLOW);
-        renameat2(AT_FDCWD, tmp, AT_FDCWD, this.upperPath(e), 0);
+        if (Number(st.uid) !== process.geteuid!() || Number(st.gid) !== process.getegid!()) real.lchown(tmp, Number(st.uid), Number(st.gid));
+        if (e.kind !== 'symlink') real.chmod(tmp, Number(st.mode) & 0o7777);
+        if (withOrigin) real.lsetxattr(tmp, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, src));
+        real.setTimes(tmp, st.atimeNs, st.mtimeNs);
+        real.rename(tmp, this.upperPath(e));
       } catch (err) {
-        fs.rmSync(tmp, { recursive: true, force: true });
+        real.removeTree(tmp);
         throw err;
       }
-      utimensat(AT_FDCWD, parentUpper, pst.atimeNs, pst.mtimeNs, AT_SYMLINK_NOFOLLOW);
+      real.setTimes(parentUpper, pst.atimeNs, pst.mtimeNs);
       // The kernel marks the parent impure after every copy-up, with or without an origin.
       this.setImpure(parent);
       e.upper = true;
@@ -232,34 +234,34 @@ export class Engine implements LookupEnv {
     const mode = Number(st.mode);
     switch (kindOfMode(mode)) {
       case 'dir':
-        fs.mkdirSync(tmp, { mode: 0 });
+        real.mkdir(tmp, 0);
         break;
       case 'file':
         if (data) copyData(src, tmp);
         else {
-          fs.writeFileSync(tmp, '', { mode: 0 });
-          fs.truncateSync(tmp, Number(st.size));
+          fs.closeSync(real.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
+          real.truncate(tmp, Number(st.size));
         }
         break;
       case 'symlink':
-        fs.symlinkSync(fs.readlinkSync(src), tmp);
+        real.symlink(real.readlink(src), tmp);
         break;
       default:
-        mknod(tmp, (mode & S_IFMT) | 0, major(Number(st.rdev)), minor(Number(st.rdev)));
+        real.mknod(tmp, mode & S_IFMT, major(Number(st.rdev)), minor(Number(st.rdev)));
     }
   }
 
   /** Marks an upper dir impure (it now holds entries whose st_ino comes from an origin). */
   setImpure(dir: OvlEntry): void {
     if (dir.impure === true) return;
-    lsetxattr(this.upperPath(dir), XATTR_IMPURE, 'y');
+    real.lsetxattr(this.upperPath(dir), XATTR_IMPURE, 'y');
     dir.impure = true;
   }
 
   /** Removes an upper dir's impure mark (best effort, as the kernel's readdir does). */
   clearImpure(dir: OvlEntry): void {
     try {
-      lremovexattr(this.upperPath(dir), XATTR_IMPURE);
+      real.lremovexattr(this.upperPath(dir), XATTR_IMPURE);
     } catch {
       // already gone: nothing to do
     }
@@ -268,7 +270,7 @@ export class Engine implements LookupEnv {
 
   /** Whether an upper dir is marked impure (read once). */
   isImpure(dir: OvlEntry): boolean {
-    if (dir.impure === undefined) dir.impure = dir.upper && lgetxattr(this.upperPath(dir), XATTR_IMPURE) !== null;
+    if (dir.impure === undefined) dir.impure = dir.upper && real.lgetxattr(this.upperPath(dir), XATTR_IMPURE) !== null;
     return dir.impure;
   }
 
@@ -284,11 +286,11 @@ export class Engine implements LookupEnv {
     for (;;) {
       if (this.sharedWhiteout === null) {
         const shared = this.tempPath();
-        mknod(shared, S_IFCHR, 0, 0);
+        real.mknod(shared, S_IFCHR, 0, 0);
         this.sharedWhiteout = shared;
       }
       try {
-        linkat(AT_FDCWD, this.sharedWhiteout, AT_FDCWD, tmp, 0);
+        real.link(this.sharedWhiteout, tmp);
         break;
       } catch (e) {
         if ((e as { code?: string }).code !== 'EMLINK') throw e;
@@ -297,19 +299,19 @@ export class Engine implements LookupEnv {
     }
     const st = lstatMaybe(target);
     if (st && kindOfMode(Number(st.mode)) === 'dir') {
-      renameat2(AT_FDCWD, tmp, AT_FDCWD, target, RENAME_EXCHANGE);
-      fs.rmSync(tmp, { recursive: true, force: true });
+      real.exchange(tmp, target);
+      real.removeTree(tmp);
     } else {
-      fs.renameSync(tmp, target);
+      real.rename(tmp, target);
     }
   }
 
   /** Removes the whiteouts (the only entries a logically empty merged dir may hold) from an upper dir. */
   clearWhiteouts(upperDir: string): void {
-    for (const name of fs.readdirSync(upperDir)) {
+    for (const name of real.readNames(upperDir)) {
       const p = upperDir + '/' + name;
       const st = lstat(p);
-      if (isAnyWhiteout(p, st)) fs.unlinkSync(p);
+      if (isAnyWhiteout(p, st)) real.unlink(p);
     }
   }
 
@@ -332,8 +334,8 @@ export class Engine implements LookupEnv {
         if (comp.startsWith('/')) break;
       }
     }
-    if (Buffer.byteLength(r) > REDIRECT_MAX) throw new OvlError('EXDEV', syscall, path, dest);
-    lsetxattr(this.upperPath(e), 'trusted.overlay.redirect', r);
+    if (r.length > REDIRECT_MAX) throw new OvlError('EXDEV', syscall, path, dest);
+    real.lsetxattr(this.upperPath(e), XATTR_REDIRECT, r);
     e.redirect = r;
   }
 
@@ -364,12 +366,12 @@ export function storedXattr(name: string): string {
 
 /** Copies every xattr but the overlay's private ones (escaped user ones travel as they are). */
 function copyXattrs(src: string, dst: string): void {
-  for (const name of llistxattr(src)) {
+  for (const name of real.llistxattr(src)) {
     if (name.startsWith(OVL_PREFIX) && !name.startsWith(OVL_ESCAPED_PREFIX)) continue;
-    const v = lgetxattr(src, name);
+    const v = real.lgetxattr(src, name);
     if (v === null) continue;
     try {
-      lsetxattr(dst, name, v);
+      real.lsetxattr(dst, name, v);
     } catch (e) {
       const code = (e as { code?: string }).code;
       if (!name.startsWith('security.') || (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw e;
@@ -383,10 +385,10 @@ export const O_NOATIME = fs.constants.O_NOATIME ?? 0;
 /** Opens a lower file for reading without touching its atime. */
 export function openLowerForRead(p: string, flags: number): number {
   try {
-    return fs.openSync(p, flags | O_NOATIME);
+    return real.open(p, flags | O_NOATIME);
   } catch (e) {
     if ((e as { code?: string }).code !== 'EPERM' || O_NOATIME === 0) throw e;
-    return fs.openSync(p, flags);
+    return real.open(p, flags);
   }
 }
 
@@ -394,7 +396,7 @@ export function openLowerForRead(p: string, flags: number): number {
 function copyData(src: string, dst: string): void {
   const from = openLowerForRead(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
-    const to = fs.openSync(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0);
+    const to = real.open(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0);
     try {
       const buf = Buffer.allocUnsafe(1024 * 1024);
       for (let pos = 0; ; ) {

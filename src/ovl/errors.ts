@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { StrataError } from '../errors/index.js';
+import { textOf } from './realfs.js';
 import type { OvlErrorShape } from './types.js';
 
 const MESSAGES: Record<string, string> = {
@@ -45,7 +46,10 @@ export class OvlError extends StrataError implements OvlErrorShape {
   readonly path?: string;
   readonly dest?: string;
 
-  constructor(code: string, syscall: string, path?: string, dest?: string, options?: { cause?: unknown }) {
+  /** `path` and `dest` are the engine's byte strings; the error carries them as text. */
+  constructor(code: string, syscall: string, bytePath?: string, byteDest?: string, options?: { cause?: unknown }) {
+    const path = bytePath === undefined ? undefined : textOf(bytePath);
+    const dest = byteDest === undefined ? undefined : textOf(byteDest);
     const text = MESSAGES[code] ?? code.toLowerCase();
     const where = path === undefined ? '' : dest === undefined ? ` '${path}'` : ` '${path}' -> '${dest}'`;
     super(code, `${code}: ${text}, ${syscall}${where}`, options);

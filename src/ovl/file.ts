@@ -10,6 +10,7 @@ import type { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { setattrEntry, setattrFd } from './setattr.js';
 import type { OvlFile, OvlSetattr, OvlStat } from './types.js';
+import * as real from './realfs.js';
 import { toOvlStat } from './realfs.js';
 
 export class OvlOpenFile implements OvlFile {
@@ -28,7 +29,7 @@ export class OvlOpenFile implements OvlFile {
   private current(syscall: string): number {
     if (this.closed) throw new OvlError('EBADF', syscall, this.entry.path);
     if (!this.onUpper && this.entry.upper && !this.entry.removed) {
-      const fd = fs.openSync(this.engine.upperPath(this.entry), (this.flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC)) | fs.constants.O_NOFOLLOW);
+      const fd = real.open(this.engine.upperPath(this.entry), (this.flags & ~(fs.constants.O_CREAT | fs.constants.O_EXCL | fs.constants.O_TRUNC)) | fs.constants.O_NOFOLLOW);
       fs.closeSync(this.fd);
       this.fd = fd;
       this.onUpper = true;

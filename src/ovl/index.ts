@@ -34,7 +34,10 @@
  * `setattr.ts` its chmod/chown/truncate/utimes (on a name, or on an open file whose name is gone);
  * `core.ts` puts them together as `OverlayCore`, `file.ts` is an open file, `api.ts` the path API.
  *
- * Not covered: file names that are not UTF-8; permission checks (callers act as root; the FUSE
+ * Names: the path API takes text (UTF-8) or Buffer paths; inside, names are byte strings (one char
+ * per byte, `realfs.ts`), so names that are not UTF-8 work as they do in the kernel.
+ *
+ * Not covered: permission checks (callers act as root; the FUSE
  * server mounts with default_permissions so the kernel checks); the `userxattr`, `index`,
  * `metacopy`, `xino` and `volatile` options; layers on different filesystems (the samefs inode
  * rules are applied regardless). Lower layers must not change while an overlay is open (the

@@ -5,7 +5,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
 import { StrataError } from '../errors/index.js';
-import { lgetxattr, lsetxattr } from '../sys/index.js';
+import * as real from './realfs.js';
+import { XATTR_IMPURE, kindOfMode } from './realfs.js';
 import type { OverlayOptions, RedirectMode } from './types.js';
 
 /** The kernel's OVL_MAX_STACK. */
@@ -18,7 +19,7 @@ export class OvlOptionsError extends StrataError {
   }
 }
 
-/** The checked, absolute layer paths. `work` is `workdir/work`, the kernel's scratch dir. */
+/** The checked, absolute layer paths (byte strings, as every engine path). `work` is `workdir/work`, the kernel's scratch dir. */
 export interface Layers {
   lowers: string[];
   upper: string | null;
@@ -29,15 +30,16 @@ export interface Layers {
 
 const MODES: readonly RedirectMode[] = ['on', 'follow', 'nofollow', 'off'];
 
+/** The canonical path of a layer dir given as text, as a byte string (the engine's paths). */
 function realDir(what: string, p: string): string {
-  let real: string;
+  let canonical: string;
   try {
-    real = fs.realpathSync(p);
+    canonical = fs.realpathSync(p, 'latin1');
   } catch {
     throw new OvlOptionsError(`${what} ${p} does not exist`);
   }
-  if (!fs.statSync(real).isDirectory()) throw new OvlOptionsError(`${what} ${p} is not a directory`);
-  return real;
+  if (kindOfMode(Number(real.lstat(canonical).mode)) !== 'dir') throw new OvlOptionsError(`${what} ${p} is not a directory`);
+  return canonical;
 }
 
 /** `a` is `b` or lies inside it. */
@@ -64,13 +66,13 @@ export function prepareLayers(opts: OverlayOptions): Layers {
 
   const upper = realDir('upperdir', opts.upperdir);
   const workdir = realDir('workdir', opts.workdir);
-  if (fs.statSync(upper).dev !== fs.statSync(workdir).dev) throw new OvlOptionsError('workdir and upperdir must reside under the same mount');
+  if (real.lstat(upper).dev !== real.lstat(workdir).dev) throw new OvlOptionsError('workdir and upperdir must reside under the same mount');
   if (within(upper, workdir) || within(workdir, upper)) throw new OvlOptionsError('workdir and upperdir must be separate subtrees');
   markFreshUpper(upper);
   const work = path.join(workdir, 'work');
-  fs.rmSync(work, { recursive: true, force: true });
-  fs.mkdirSync(work, { mode: 0 });
-  fs.chmodSync(work, 0);
+  real.removeTree(work);
+  real.mkdir(work, 0);
+  real.chmod(work, 0);
   return { lowers, upper, workdir, work, redirect };
 }
 
@@ -80,6 +82,6 @@ export function prepareLayers(opts: OverlayOptions): Layers {
  * without.
  */
 function markFreshUpper(upper: string): void {
-  if (lgetxattr(upper, 'trusted.overlay.uuid') !== null || lgetxattr(upper, 'trusted.overlay.impure') !== null) return;
-  lsetxattr(upper, 'trusted.overlay.uuid', crypto.randomBytes(16));
+  if (real.lgetxattr(upper, 'trusted.overlay.uuid') !== null || real.lgetxattr(upper, XATTR_IMPURE) !== null) return;
+  real.lsetxattr(upper, 'trusted.overlay.uuid', crypto.randomBytes(16));
 }

@@ -10,8 +10,9 @@
  * (open_by_handle_at) and reports the lower inode's number.
  */
 import fs from 'node:fs';
-import { AT_FDCWD, O_PATH, fsUuid, lgetxattr, nameToHandleAt, openByHandleAt } from '../sys/index.js';
+import { O_PATH, fsUuid, openByHandleAt } from '../sys/index.js';
 import type { OriginInfo } from './entry.js';
+import * as real from './realfs.js';
 import { XATTR_ORIGIN } from './realfs.js';
 
 const FH_VERSION = 0;
@@ -35,7 +36,7 @@ export class Origins {
   private layerFs(i: number): LayerFs {
     let l = this.fsByLayer.get(i);
     if (!l) {
-      const fd = fs.openSync(this.lowers[i]!, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const fd = real.open(this.lowers[i]!, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
       let uuid: Buffer | null = null;
       try {
         uuid = fsUuid(fd);
@@ -54,7 +55,7 @@ export class Origins {
     if (uuid === null || uuid.length !== 16) return Buffer.alloc(0);
     let h;
     try {
-      h = nameToHandleAt(AT_FDCWD, realPath, 0);
+      h = real.nameToHandle(realPath);
     } catch {
       return Buffer.alloc(0);
     }
@@ -75,7 +76,7 @@ export class Origins {
    * filesystem that is not one of the lower layers.
    */
   decode(upperPath: string, fmt: number): OriginInfo | null {
-    const v = lgetxattr(upperPath, XATTR_ORIGIN);
+    const v = real.lgetxattr(upperPath, XATTR_ORIGIN);
     if (v === null || v.length < FH_HEADER || v[1] !== FH_MAGIC || v[2]! > v.length || v[2]! < FH_HEADER) return null;
     const flags = v[3]!;
     if (v[0]! > FH_VERSION || flags & ~(FH_FLAG_BIG_ENDIAN | FH_FLAG_ANY_ENDIAN | FH_FLAG_PATH_UPPER)) return null;

@@ -16,7 +16,8 @@
  * in the root), and in an upper dir marked impure, `.` and every upper entry. Listing a non-merge
  * impure dir where nothing needs recomputing removes its impure mark, as the kernel does.
  */
-import { DT, lgetxattr, type RawDirents } from '../sys/index.js';
+import { DT, type RawDirents } from '../sys/index.js';
+import * as real from './realfs.js';
 import type { Engine } from './engine.js';
 import type { OvlEntry } from './entry.js';
 import { lowerListings } from './lookup.js';
@@ -35,7 +36,7 @@ interface Slot {
 /** The kernel keeps whiteouts out of a dir only when it "may contain whiteouts". */
 export function isMergeListing(engine: Engine, dir: OvlEntry): boolean {
   if (dir.isMerge) return true;
-  return dir.upper && dir.lower.length === 0 && dir.parent !== null && lgetxattr(engine.upperPath(dir), XATTR_ORIGIN) !== null;
+  return dir.upper && dir.lower.length === 0 && dir.parent !== null && real.lgetxattr(engine.upperPath(dir), XATTR_ORIGIN) !== null;
 }
 
 function typeOf(dtype: number, realPath: string): OvlFileType {

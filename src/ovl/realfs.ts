@@ -1,11 +1,37 @@
 /**
- * The real layers as the engine sees them: typed lstat, file types, whiteout tests, the overlay's
- * private xattr names, and the raw directory listings. Everything here is synchronous and talks to
- * one real path at a time; nothing knows about the union.
+ * The real layers as the engine sees them, and the engine's only way to reach them by path: typed
+ * lstat, file types, whiteout tests, the overlay's private xattr names, raw directory listings,
+ * and the path calls of node:fs and src/sys that the engine uses. Everything here is synchronous
+ * and talks to one real path at a time; nothing knows about the union.
+ *
+ * Paths are **byte strings** (one char per byte, Node's `latin1`), so a file name that is not
+ * UTF-8 survives a round trip through the engine; `fsPath` turns one into what fs takes. Only
+ * calls on file descriptors (read, write, fstat, close) go to node:fs directly.
  */
 import fs from 'node:fs';
-import { DT, lgetxattr, readdirRaw, type RawDirents } from '../sys/index.js';
+import * as sys from '../sys/index.js';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, DT, RENAME_EXCHANGE, type FileHandle, type RawDirents, type TimeSpec } from '../sys/index.js';
 import type { OvlFileType, OvlStat } from './types.js';
+
+// ---- byte strings ------------------------------------------------------------------------------
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** A byte-string path as node:fs and src/sys take it: ASCII as it is (its UTF-8 is the same bytes), else its bytes. */
+export function fsPath(p: string): string | Buffer {
+  return NON_ASCII.test(p) ? Buffer.from(p, 'latin1') : p;
+}
+
+/** The byte string of a text (UTF-8) string or of raw bytes. */
+export function byteString(p: string | Buffer): string {
+  if (typeof p !== 'string') return p.toString('latin1');
+  return NON_ASCII.test(p) ? Buffer.from(p, 'utf8').toString('latin1') : p;
+}
+
+/** A byte string as text: its bytes decoded as UTF-8 (invalid sequences become U+FFFD). */
+export function textOf(b: string): string {
+  return NON_ASCII.test(b) ? Buffer.from(b, 'latin1').toString('utf8') : b;
+}
 
 /** The overlay's xattr namespace (the kernel's default, `trusted.`; `userxattr` is not supported). */
 export const OVL_PREFIX = 'trusted.overlay.';
@@ -31,7 +57,7 @@ export type Stat = fs.BigIntStats;
 /** lstat without following, undefined when the path does not exist (ENOTDIR on the way counts as absent). */
 export function lstatMaybe(p: string): Stat | undefined {
   try {
-    return fs.lstatSync(p, { bigint: true, throwIfNoEntry: false });
+    return fs.lstatSync(fsPath(p), { bigint: true, throwIfNoEntry: false });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
     throw e;
@@ -39,7 +65,7 @@ export function lstatMaybe(p: string): Stat | undefined {
 }
 
 export function lstat(p: string): Stat {
-  return fs.lstatSync(p, { bigint: true });
+  return fs.lstatSync(fsPath(p), { bigint: true });
 }
 
 export function kindOfMode(mode: number): OvlFileType {
@@ -117,7 +143,7 @@ export function hasXwhiteoutsMark(p: string): boolean {
 export function readRedirect(p: string): string | undefined {
   const v = lgetxattr(p, XATTR_REDIRECT);
   if (v === null || v.length === 0) return undefined;
-  const s = v.toString('utf8');
+  const s = v.toString('latin1');
   if (s.startsWith('/')) {
     if (s.slice(1).split('/').some((c) => c === '')) return undefined;
     return s;
@@ -125,8 +151,9 @@ export function readRedirect(p: string): string | undefined {
   return s.includes('/') ? undefined : s;
 }
 
+/** Every entry of a real dir (`.` and `..` included) in the filesystem's order, names as byte strings. */
 export function listRaw(p: string): RawDirents {
-  return readdirRaw(p);
+  return sys.readdirRaw(fsPath(p));
 }
 
 /** Nanoseconds of a bigint stat's times. */
@@ -151,4 +178,103 @@ export function toOvlStat(st: fs.BigIntStats, dev: number, ino: bigint, nlink: n
     mtimeNs: st.mtimeNs,
     ctimeNs: st.ctimeNs,
   };
+}
+
+// ---- path calls, byte strings in and out -------------------------------------------------------
+
+export function open(p: string, flags: number, mode?: number): number {
+  return fs.openSync(fsPath(p), flags, mode);
+}
+
+export function mkdir(p: string, mode: number): void {
+  fs.mkdirSync(fsPath(p), { mode });
+}
+
+export function symlink(target: string, p: string): void {
+  fs.symlinkSync(fsPath(target), fsPath(p));
+}
+
+export function readlink(p: string): string {
+  return fs.readlinkSync(fsPath(p), 'latin1');
+}
+
+/** The names in a real dir, without `.` and `..`. */
+export function readNames(p: string): string[] {
+  return fs.readdirSync(fsPath(p), 'latin1');
+}
+
+export function rename(from: string, to: string): void {
+  fs.renameSync(fsPath(from), fsPath(to));
+}
+
+/** Swaps two names atomically (renameat2 RENAME_EXCHANGE). */
+export function exchange(a: string, b: string): void {
+  sys.renameat2(AT_FDCWD, fsPath(a), AT_FDCWD, fsPath(b), RENAME_EXCHANGE);
+}
+
+/** renameat2 with flags (RENAME_NOREPLACE, RENAME_EXCHANGE, RENAME_WHITEOUT). */
+export function renameWithFlags(from: string, to: string, flags: number): void {
+  sys.renameat2(AT_FDCWD, fsPath(from), AT_FDCWD, fsPath(to), flags);
+}
+
+export function link(existing: string, p: string): void {
+  sys.linkat(AT_FDCWD, fsPath(existing), AT_FDCWD, fsPath(p), 0);
+}
+
+export function unlink(p: string): void {
+  fs.unlinkSync(fsPath(p));
+}
+
+export function rmdir(p: string): void {
+  fs.rmdirSync(fsPath(p));
+}
+
+/** Removes a scratch object and everything under it; absent is fine. */
+export function removeTree(p: string): void {
+  fs.rmSync(fsPath(p), { recursive: true, force: true });
+}
+
+export function mknod(p: string, mode: number, major = 0, minor = 0): void {
+  sys.mknod(fsPath(p), mode, major, minor);
+}
+
+export function lchown(p: string, uid: number, gid: number): void {
+  fs.lchownSync(fsPath(p), uid, gid);
+}
+
+export function chmod(p: string, mode: number): void {
+  fs.chmodSync(fsPath(p), mode);
+}
+
+export function truncate(p: string, size: number): void {
+  fs.truncateSync(fsPath(p), size);
+}
+
+/** Sets atime and mtime of the object itself (not a symlink's target); 'omit' keeps one. */
+export function setTimes(p: string, atime: TimeSpec, mtime: TimeSpec): void {
+  sys.utimensat(AT_FDCWD, fsPath(p), atime, mtime, AT_SYMLINK_NOFOLLOW);
+}
+
+export function statfs(p: string): fs.StatsFs {
+  return fs.statfsSync(fsPath(p));
+}
+
+export function lgetxattr(p: string, name: string): Buffer | null {
+  return sys.lgetxattr(fsPath(p), name);
+}
+
+export function lsetxattr(p: string, name: string, value: Buffer | string, flags = 0): void {
+  sys.lsetxattr(fsPath(p), name, typeof value === 'string' ? Buffer.from(value, 'latin1') : value, flags);
+}
+
+export function llistxattr(p: string): string[] {
+  return sys.llistxattr(fsPath(p));
+}
+
+export function lremovexattr(p: string, name: string): void {
+  sys.lremovexattr(fsPath(p), name);
+}
+
+export function nameToHandle(p: string): FileHandle {
+  return sys.nameToHandleAt(AT_FDCWD, fsPath(p), 0);
 }

@@ -4,11 +4,11 @@
  * directory can be removed only when it is logically empty (nothing but whiteouts in the merged
  * listing); its upper dir goes with those whiteouts.
  */
-import fs from 'node:fs';
 import type { Engine } from './engine.js';
 import type { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { lowerListings } from './lookup.js';
+import * as real from './realfs.js';
 import { isWhiteoutStat, listRaw, lstatMaybe } from './realfs.js';
 
 /**
@@ -44,7 +44,7 @@ export function removeEntry(engine: Engine, dir: OvlEntry, name: string, wantDir
   if (!dir.isDir) throw new OvlError('ENOTDIR', syscall, path);
   if (wantDir && name === '.') throw new OvlError('EINVAL', syscall, path);
   if (wantDir && name === '..') throw new OvlError('ENOTEMPTY', syscall, path);
-  if (Buffer.byteLength(name) > 255) throw new OvlError('ENAMETOOLONG', syscall, path);
+  if (name.length > 255) throw new OvlError('ENAMETOOLONG', syscall, path);
   const e = engine.child(dir, name);
   if (e === null) throw new OvlError('ENOENT', syscall, path);
   if (wantDir && !e.isDir) throw new OvlError('ENOTDIR', syscall, path);
@@ -63,9 +63,9 @@ export function removeEntry(engine: Engine, dir: OvlEntry, name: string, wantDir
       engine.whiteout(target);
     } else if (e.isDir) {
       if (!e.pureUpper) engine.clearWhiteouts(target);
-      fs.rmdirSync(target);
+      real.rmdir(target);
     } else {
-      fs.unlinkSync(target);
+      real.unlink(target);
     }
   });
   dir.children!.set(name, null);

@@ -7,12 +7,12 @@
  * an existing whiteout at the target into the old place. A moved pure-upper dir becomes opaque in a
  * merged parent; a moved merged/lower dir gets a redirect.
  */
-import fs from 'node:fs';
-import { AT_FDCWD, RENAME_WHITEOUT as SYS_RENAME_WHITEOUT, lsetxattr, renameat2 } from '../sys/index.js';
+import { RENAME_WHITEOUT as SYS_RENAME_WHITEOUT } from '../sys/index.js';
 import type { Engine } from './engine.js';
 import type { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { isLogicallyEmpty } from './remove.js';
+import * as real from './realfs.js';
 import { XATTR_OPAQUE, lstatMaybe } from './realfs.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT } from './types.js';
 
@@ -48,7 +48,7 @@ export function renameEntries(engine: Engine, odir: OvlEntry, oname: string, ndi
   engine.alive(ndir, 'rename');
   if (!odir.isDir || !ndir.isDir) fail('ENOTDIR');
   if (oname === '.' || oname === '..' || nname === '.' || nname === '..') fail('EBUSY');
-  if (Buffer.byteLength(oname) > 255 || Buffer.byteLength(nname) > 255) fail('ENAMETOOLONG');
+  if (oname.length > 255 || nname.length > 255) fail('ENAMETOOLONG');
 
   const old = engine.child(odir, oname);
   if (old === null) return fail('ENOENT');
@@ -114,8 +114,8 @@ export function renameEntries(engine: Engine, odir: OvlEntry, oname: string, ndi
       }
       if (overwrite && target !== null && target.isDir && target.upper && !target.pureUpper) engine.clearWhiteouts(engine.upperPath(target));
       const src = engine.upperPath(odir) + '/' + oname;
-      renameat2(AT_FDCWD, src, AT_FDCWD, engine.upperPath(ndir) + '/' + nname, realFlags);
-      if (cleanupWhiteout) fs.unlinkSync(src);
+      real.renameWithFlags(src, engine.upperPath(ndir) + '/' + nname, realFlags);
+      if (cleanupWhiteout) real.unlink(src);
     },
     to,
   );
@@ -137,6 +137,6 @@ export function renameEntries(engine: Engine, odir: OvlEntry, oname: string, ndi
 }
 
 function setOpaque(engine: Engine, dir: OvlEntry): void {
-  lsetxattr(engine.upperPath(dir), XATTR_OPAQUE, 'y');
+  real.lsetxattr(engine.upperPath(dir), XATTR_OPAQUE, 'y');
   dir.opaque = true;
 }

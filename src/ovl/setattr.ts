@@ -5,7 +5,8 @@
  * kernel still changes the inode the file holds: `setattrFd` does that through the handle's fd.
  */
 import fs from 'node:fs';
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, utimensat } from '../sys/index.js';
+import { utimensat } from '../sys/index.js';
+import * as real from './realfs.js';
 import type { Engine } from './engine.js';
 import type { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
@@ -35,11 +36,11 @@ export function setattrEntry(engine: Engine, e: OvlEntry, attr: OvlSetattr): Ovl
   engine.copyUp(e, syscall, { data: attr.size !== 0 });
   const p = engine.upperPath(e);
   asUnion(syscall, e.path, () => {
-    if (attr.uid !== undefined || attr.gid !== undefined) fs.lchownSync(p, attr.uid ?? -1, attr.gid ?? -1);
-    if (attr.mode !== undefined) fs.chmodSync(p, attr.mode & 0o7777);
-    if (attr.size !== undefined) fs.truncateSync(p, attr.size);
+    if (attr.uid !== undefined || attr.gid !== undefined) real.lchown(p, attr.uid ?? -1, attr.gid ?? -1);
+    if (attr.mode !== undefined) real.chmod(p, attr.mode & 0o7777);
+    if (attr.size !== undefined) real.truncate(p, attr.size);
     if (attr.atimeNs !== undefined || attr.mtimeNs !== undefined) {
-      utimensat(AT_FDCWD, p, attr.atimeNs ?? 'omit', attr.mtimeNs ?? 'omit', AT_SYMLINK_NOFOLLOW);
+      real.setTimes(p, attr.atimeNs ?? 'omit', attr.mtimeNs ?? 'omit');
     }
   });
   return engine.getattr(e, syscall);

@@ -61,11 +61,28 @@ export interface OvlStat {
   ctimeNs: bigint;
 }
 
-/** One merged directory entry. `OvlDir.read` includes `.` and `..` (the kernel's listing); `Overlay.readdir` leaves them out, as fs.readdir does. */
+/**
+ * A path or name given to the path API, as Node's fs takes them: a string is UTF-8 text, a Buffer
+ * the name's raw bytes (file names need not be UTF-8).
+ */
+export type OvlPathLike = string | Buffer;
+
+/**
+ * One merged directory entry. `OvlDir.read` includes `.` and `..` (the kernel's listing) and gives
+ * `name` as a byte string (see `OverlayCore`); `Overlay.readdir` leaves them out, as fs.readdir
+ * does, and decodes `name` as UTF-8.
+ */
 export interface OvlDirent {
   name: string;
   type: OvlFileType;
   /** d_ino: equal to the entry's `OvlStat.ino`. */
+  ino: bigint;
+}
+
+/** A merged directory entry from `Overlay.readdir(path, { encoding: 'buffer' })`: the name's bytes. */
+export interface OvlBufferDirent {
+  name: Buffer;
+  type: OvlFileType;
   ino: bigint;
 }
 
@@ -113,7 +130,7 @@ export const OVERLAYFS_SUPER_MAGIC = 0x794c7630;
 /**
  * A failed union operation, shaped like Node's fs errors: `code` is the errno name the kernel
  * overlay would return (`EXDEV`), `errno` the negative number (-18), `syscall` the operation, `path`
- * the union path when known. Message: `EXDEV: cross-device link not permitted, rename '/a' -> '/b'`.
+ * the union path when known (UTF-8, for display). Message: `EXDEV: cross-device link not permitted, rename '/a' -> '/b'`.
  */
 export interface OvlErrorShape extends Error {
   code: string;
@@ -130,7 +147,7 @@ export interface OvlErrorShape extends Error {
  * server's node IDs; two hard-linked names are two nodes with the same `ino`.
  */
 export interface OvlNode {
-  /** The node's current union path, `/` for the root (for messages and the path API). */
+  /** The node's current union path as a byte string, `/` for the root (for messages and the path API). */
   readonly path: string;
 }
 
@@ -168,7 +185,12 @@ export interface OvlDir {
 /** open(2) flags: the `fs.constants.O_*` values. */
 export type OpenFlags = number;
 
-/** The engine, node-level and synchronous (see the file comment). */
+/**
+ * The engine, node-level and synchronous (see the file comment). Names, symlink targets and node
+ * paths are **byte strings**: one char per byte, as Node's `latin1` encoding gives them
+ * (`Buffer.from(name, 'latin1')` is the name's bytes), so names that are not UTF-8 pass through
+ * unchanged, as they do through the kernel and FUSE. Xattr names are plain strings.
+ */
 export interface OverlayCore {
   readonly options: Readonly<OverlayOptions>;
   readonly readOnly: boolean;
@@ -217,7 +239,7 @@ export interface OverlayFileHandle {
 
 /**
  * The fs/promises-like API over union paths (`/a/b`, always from the union's root; `..` never
- * leaves it). Intermediate symlinks are followed inside the union, as if it were chroot'ed; `stat`
+ * leaves it; strings are UTF-8, Buffers raw bytes). Intermediate symlinks are followed inside the union, as if it were chroot'ed; `stat`
  * and `chown`/`chmod`/`utimes` follow a final symlink, `lstat`/`lchown`/`lutimes`, `readlink` and
  * the xattr calls do not. Errors are `OvlErrorShape`s with the kernel overlay's errno. Created
  * objects belong to `caller` (default: this process's uid/gid, umask 0). No permission checks:
@@ -225,32 +247,35 @@ export interface OverlayFileHandle {
  */
 export interface Overlay {
   readonly core: OverlayCore;
-  stat(path: string): Promise<OvlStat>;
-  lstat(path: string): Promise<OvlStat>;
-  readdir(path: string): Promise<OvlDirent[]>;
-  readFile(path: string): Promise<Buffer>;
-  writeFile(path: string, data: Buffer | string, opts?: { mode?: number }): Promise<void>;
+  stat(path: OvlPathLike): Promise<OvlStat>;
+  lstat(path: OvlPathLike): Promise<OvlStat>;
+  /** Names decoded as UTF-8 (bytes that are not become U+FFFD, as with fs.readdir); `{ encoding: 'buffer' }` gives the bytes. */
+  readdir(path: OvlPathLike): Promise<OvlDirent[]>;
+  readdir(path: OvlPathLike, options: { encoding: 'buffer' }): Promise<OvlBufferDirent[]>;
+  readFile(path: OvlPathLike): Promise<Buffer>;
+  writeFile(path: OvlPathLike, data: Buffer | string, opts?: { mode?: number }): Promise<void>;
   /** `flags` as fs.open's: a number (O_*) or a string ('r', 'r+', 'w', 'wx', 'a', ...). */
-  open(path: string, flags?: number | string, mode?: number): Promise<OverlayFileHandle>;
-  truncate(path: string, size?: number): Promise<void>;
-  mkdir(path: string, mode?: number): Promise<void>;
-  rmdir(path: string): Promise<void>;
-  unlink(path: string): Promise<void>;
+  open(path: OvlPathLike, flags?: number | string, mode?: number): Promise<OverlayFileHandle>;
+  truncate(path: OvlPathLike, size?: number): Promise<void>;
+  mkdir(path: OvlPathLike, mode?: number): Promise<void>;
+  rmdir(path: OvlPathLike): Promise<void>;
+  unlink(path: OvlPathLike): Promise<void>;
   /** renameat2 flags: RENAME_NOREPLACE, RENAME_EXCHANGE (RENAME_WHITEOUT is EINVAL). */
-  rename(from: string, to: string, flags?: number): Promise<void>;
-  link(existing: string, newPath: string): Promise<void>;
-  symlink(target: string, path: string): Promise<void>;
-  readlink(path: string): Promise<string>;
-  mknod(path: string, mode: number, rdev?: number): Promise<void>;
-  chmod(path: string, mode: number): Promise<void>;
-  chown(path: string, uid: number, gid: number): Promise<void>;
-  lchown(path: string, uid: number, gid: number): Promise<void>;
-  utimes(path: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
-  lutimes(path: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
-  getxattr(path: string, name: string): Promise<Buffer>;
-  setxattr(path: string, name: string, value: Buffer, flags?: number): Promise<void>;
-  listxattr(path: string): Promise<string[]>;
-  removexattr(path: string, name: string): Promise<void>;
+  rename(from: OvlPathLike, to: OvlPathLike, flags?: number): Promise<void>;
+  link(existing: OvlPathLike, newPath: OvlPathLike): Promise<void>;
+  symlink(target: OvlPathLike, path: OvlPathLike): Promise<void>;
+  readlink(path: OvlPathLike): Promise<string>;
+  readlink(path: OvlPathLike, options: { encoding: 'buffer' }): Promise<Buffer>;
+  mknod(path: OvlPathLike, mode: number, rdev?: number): Promise<void>;
+  chmod(path: OvlPathLike, mode: number): Promise<void>;
+  chown(path: OvlPathLike, uid: number, gid: number): Promise<void>;
+  lchown(path: OvlPathLike, uid: number, gid: number): Promise<void>;
+  utimes(path: OvlPathLike, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
+  lutimes(path: OvlPathLike, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
+  getxattr(path: OvlPathLike, name: string): Promise<Buffer>;
+  setxattr(path: OvlPathLike, name: string, value: Buffer, flags?: number): Promise<void>;
+  listxattr(path: OvlPathLike): Promise<string[]>;
+  removexattr(path: OvlPathLike, name: string): Promise<void>;
   statfs(): Promise<OvlStatfs>;
   close(): Promise<void>;
 }

@@ -8,7 +8,11 @@ import { native, type PathLike } from './native.js';
 /** d_type values (dirent.h). */
 export const DT = { UNKNOWN: 0, FIFO: 1, CHR: 2, DIR: 4, BLK: 6, REG: 8, LNK: 10, SOCK: 12 } as const;
 
-/** A directory listing in getdents order: parallel arrays of names, d_type and d_ino. */
+/**
+ * A directory listing in getdents order: parallel arrays of names, d_type and d_ino. Names are
+ * byte strings (latin1: one char per byte; `Buffer.from(name, 'latin1')` is the name), so a name
+ * that is not UTF-8 is kept exactly.
+ */
 export interface RawDirents {
   names: string[];
   types: Uint8Array;

@@ -51,8 +51,6 @@ export interface ConformanceOptions {
   diffApplyFiles?: number;
   /** Checks to skip, each with the reason shown in the report. */
   skip?: Partial<Record<ConformanceCheck, string>>;
-  /** Include a file whose name is not UTF-8 in the FileTypes checks. Default true. */
-  nonUtf8Names?: boolean;
   /** The data root handed to `makeDriver`. Default: a fresh temp dir. */
   root?: () => string;
 }
@@ -212,7 +210,7 @@ const T0 = 1_700_000_000_123_456_789n;
  * directories, symlinks (relative, absolute, dangling), char and block devices, a FIFO,
  * directories with odd modes, owners and xattrs — all with fixed nanosecond times.
  */
-export function populateAllTypes(root: string, opts: { nonUtf8Names?: boolean } = {}): void {
+export function populateAllTypes(root: string): void {
   const p = (...parts: string[]): string => path.join(root, ...parts);
   const old = process.umask(0);
   try {
@@ -228,7 +226,7 @@ export function populateAllTypes(root: string, opts: { nonUtf8Names?: boolean } 
     fs.writeSync(fd, Buffer.from('head'), 0, 4, 0);
     fs.writeSync(fd, Buffer.from('tail'), 0, 4, 3 * 1024 * 1024);
     fs.closeSync(fd);
-    if (opts.nonUtf8Names !== false) fs.writeFileSync(Buffer.from(p('caf\xe9'), 'latin1'), 'latin1 name');
+    fs.writeFileSync(Buffer.from(p('caf\xe9'), 'latin1'), 'latin1 name');
     fs.mkdirSync(p('sub'), 0o750);
     fs.lchownSync(p('sub'), 2, 3);
     lsetxattr(p('sub'), 'user.dir', 'd');
@@ -298,7 +296,6 @@ function assertSameAfterTar(actual: Snapshot, expected: Snapshot, fromTar: ((rel
 export function runConformance(name: string, makeDriver: (root: string) => Promise<Driver>, opts: ConformanceOptions = {}): void {
   const deep = opts.deepLayers ?? 128;
   const fileCount = opts.diffApplyFiles ?? 10;
-  const typeOpts = { nonUtf8Names: opts.nonUtf8Names ?? true };
   const skip = (c: ConformanceCheck): { skip?: string } => (opts.skip?.[c] ? { skip: opts.skip[c] } : {});
 
   describe(`driver conformance: ${name}`, () => {
@@ -460,7 +457,7 @@ export function runConformance(name: string, makeDriver: (root: string) => Promi
       const grandchild = rid();
       await d.create(base, '');
       const want = await withLayer(d, base, (dir) => {
-        populateAllTypes(dir, typeOpts);
+        populateAllTypes(dir);
         return snap(dir);
       });
       await d.create(child, base);
@@ -476,7 +473,7 @@ export function runConformance(name: string, makeDriver: (root: string) => Promi
       const copy = rid();
       await d.create(base, '');
       const want = await withLayer(d, base, (dir) => {
-        populateAllTypes(dir, typeOpts);
+        populateAllTypes(dir);
         return snap(dir);
       });
       const tar = await collect(d.diff(base, ''));
@@ -496,7 +493,7 @@ export function runConformance(name: string, makeDriver: (root: string) => Promi
       const child = rid();
       const applied = rid();
       await d.create(base, '');
-      await withLayer(d, base, (dir) => populateAllTypes(dir, typeOpts));
+      await withLayer(d, base, (dir) => populateAllTypes(dir));
       await d.createReadWrite(child, base);
       const want = await withLayer(d, child, (dir) => {
         const p = (...parts: string[]): string => path.join(dir, ...parts);

@@ -13,6 +13,8 @@
  * - Every method is synchronous: the session answers one request at a time. A method fails by
  *   throwing an error with a negative `errno` (Node's and strata's fs errors have one) or an errno
  *   name in `code` (`'ENOENT'`); the session sends that errno to the kernel. Anything else becomes EIO.
+ * - File names and symlink targets are byte strings (latin1: one char per byte), the bytes the
+ *   kernel sent, whatever they are; xattr names are text.
  * - The kernel checks permissions itself (the mount has `default_permissions`); `ctx` says who asks,
  *   so that created objects get the caller's uid/gid. Modes arrive with the caller's umask already
  *   applied.

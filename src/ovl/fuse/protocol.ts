@@ -224,11 +224,23 @@ export class ArgReader {
     this.pos += n;
   }
 
-  /** A NUL-terminated name, decoded as UTF-8 (the engine works on string names). */
+  /**
+   * A NUL-terminated file name or symlink target as a byte string (latin1: one char per byte), the
+   * engine's form, so names that are not UTF-8 pass through unchanged.
+   */
   name(): string {
+    return this.cstring('latin1');
+  }
+
+  /** A NUL-terminated xattr name, as text. */
+  text(): string {
+    return this.cstring('utf8');
+  }
+
+  private cstring(encoding: 'latin1' | 'utf8'): string {
     const end = this.buf.indexOf(0, this.pos);
     if (end < 0) throw new MalformedRequestError('FUSE request name without its NUL terminator');
-    const s = this.buf.toString('utf8', this.pos, end);
+    const s = this.buf.toString(encoding, this.pos, end);
     this.pos = end + 1;
     return s;
   }

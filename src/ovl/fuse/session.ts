@@ -335,7 +335,7 @@ export class FuseSession {
 
     m.set(Opcode.READLINK, (h, _args, ctx) => {
       const target = ops.readlink(ctx, h.nodeid);
-      return reply.write(target, B, 'utf8');
+      return reply.write(target, B, 'latin1');
     });
 
     m.set(Opcode.SYMLINK, (h, args, ctx) => {
@@ -442,7 +442,7 @@ export class FuseSession {
     m.set(Opcode.SETXATTR, (h, args, ctx) => {
       const size = args.u32();
       const flags = args.u32();
-      const name = args.name();
+      const name = args.text();
       ops.setxattr(ctx, h.nodeid, name, args.bytes(size), flags);
       return 0;
     });
@@ -450,7 +450,7 @@ export class FuseSession {
     m.set(Opcode.GETXATTR, (h, args, ctx) => {
       const size = args.u32();
       args.skip(4);
-      return this.sizedReply(ops.getxattr(ctx, h.nodeid, args.name()), size);
+      return this.sizedReply(ops.getxattr(ctx, h.nodeid, args.text()), size);
     });
 
     m.set(Opcode.LISTXATTR, (h, args, ctx) => {
@@ -460,7 +460,7 @@ export class FuseSession {
     });
 
     m.set(Opcode.REMOVEXATTR, (h, args, ctx) => {
-      ops.removexattr(ctx, h.nodeid, args.name());
+      ops.removexattr(ctx, h.nodeid, args.text());
       return 0;
     });
 
@@ -536,7 +536,7 @@ export class FuseSession {
     const limit = OUT_HEADER_SIZE + size;
     let off = OUT_HEADER_SIZE;
     for (const d of this.ops.readdir(ctx, h.nodeid, fh, offset)) {
-      const name = Buffer.from(d.name, 'utf8');
+      const name = Buffer.from(d.name, 'latin1');
       const recordSize = (plus ? ENTRY_OUT_SIZE : 0) + direntSize(name.length);
       if (off + recordSize > limit) break;
       if (plus) {

@@ -3,10 +3,13 @@
  * mount executors, through `Overlay` calls; errors carry the errno name in `code`. The API resolves
  * symlinks inside the union itself (its chroot rule), so union paths are passed through as they
  * are. utimes with UTIME_OMIT has no path-API form: it goes to `core.setattr` with only the other
- * time, on the node found by the same chroot resolution.
+ * time, on the node found by the same chroot resolution. Union paths are byte strings (bytes.ts):
+ * the API gets them as Buffers (raw bytes) and gives names and targets back as Buffers
+ * (`encoding: 'buffer'`); the core (`core.lookup`, `core.readlink`) speaks byte strings itself.
  */
 import { makedev } from '../../../src/sys/index.js';
 import { openOverlay, type Overlay, type OverlayFileHandle, type OvlNode, type OvlSetattr, type OvlStat } from '../../../src/ovl/index.js';
+import { byteString, bytesOf } from './bytes.js';
 import { errOutcome, type Executor, type Observation, type RedirectConfig, type SideSpec } from './executor.js';
 import type { LayerDirs } from './fixture.js';
 import { openFlagsValue, openFollows, renameFlagsValue, statfsName, timeArgValue } from './fs-executor.js';
@@ -33,6 +36,9 @@ export function rawStatOfOvl(st: OvlStat): RawStat {
     mtimeNs: st.mtimeNs,
   };
 }
+
+/** A byte-string union path as the path API takes it: its raw bytes. */
+const B = bytesOf;
 
 export class ApiExecutor implements Executor {
   readonly name: string;
@@ -85,7 +91,7 @@ export class ApiExecutor implements Executor {
         // O_NONBLOCK as the mount executors: an open that reaches a fifo must never wait for a partner
         let flags = openFlagsValue(op.flags) | O_NONBLOCK;
         if (!openFollows(op.flags)) flags |= openFlagsValue(['NOFOLLOW']);
-        this.handles.set(op.h, await o.open(op.path, flags, op.mode));
+        this.handles.set(op.h, await o.open(B(op.path), flags, op.mode));
         return 'ok';
       }
       case 'read': {
@@ -109,41 +115,41 @@ export class ApiExecutor implements Executor {
         return 'ok';
       }
       case 'truncate':
-        await o.truncate(op.path, op.size);
+        await o.truncate(B(op.path), op.size);
         return 'ok';
       case 'stat':
-        return `ok ${JSON.stringify(statFields(rawStatOfOvl(op.follow ? await o.stat(op.path) : await o.lstat(op.path)), this.labels))}`;
+        return `ok ${JSON.stringify(statFields(rawStatOfOvl(op.follow ? await o.stat(B(op.path)) : await o.lstat(B(op.path))), this.labels))}`;
       case 'readdir':
-        return `ok ${(await o.readdir(op.path)).map((d) => `${d.name}:${d.type}`).sort().join(' ')}`;
+        return `ok ${(await o.readdir(B(op.path), { encoding: 'buffer' })).map((d) => `${byteString(d.name)}:${d.type}`).sort().join(' ')}`;
       case 'mkdir':
-        await o.mkdir(op.path, op.mode);
+        await o.mkdir(B(op.path), op.mode);
         return 'ok';
       case 'rmdir':
-        await o.rmdir(op.path);
+        await o.rmdir(B(op.path));
         return 'ok';
       case 'unlink':
-        await o.unlink(op.path);
+        await o.unlink(B(op.path));
         return 'ok';
       case 'mknod':
-        if (op.kind === 'fifo') await o.mknod(op.path, S_IFIFO | op.mode, 0);
-        else await o.mknod(op.path, S_IFCHR | op.mode, op.kind === 'chardev' ? Number(makedev(1, 3)) : 0);
+        if (op.kind === 'fifo') await o.mknod(B(op.path), S_IFIFO | op.mode, 0);
+        else await o.mknod(B(op.path), S_IFCHR | op.mode, op.kind === 'chardev' ? Number(makedev(1, 3)) : 0);
         return 'ok';
       case 'symlink':
-        await o.symlink(op.target, op.path);
+        await o.symlink(B(op.target), B(op.path));
         return 'ok';
       case 'readlink':
-        return `ok ${await o.readlink(op.path)}`;
+        return `ok ${byteString(await o.readlink(B(op.path), { encoding: 'buffer' }))}`;
       case 'link':
-        await o.link(op.from, op.to);
+        await o.link(B(op.from), B(op.to));
         return 'ok';
       case 'rename':
-        await o.rename(op.from, op.to, renameFlagsValue(op.flags));
+        await o.rename(B(op.from), B(op.to), renameFlagsValue(op.flags));
         return 'ok';
       case 'chmod':
-        await o.chmod(op.path, op.mode);
+        await o.chmod(B(op.path), op.mode);
         return 'ok';
       case 'chown':
-        await (op.follow ? o.chown(op.path, op.uid, op.gid) : o.lchown(op.path, op.uid, op.gid));
+        await (op.follow ? o.chown(B(op.path), op.uid, op.gid) : o.lchown(B(op.path), op.uid, op.gid));
         return 'ok';
       case 'utimes': {
         const a = timeArgValue(op.atime);
@@ -153,18 +159,18 @@ export class ApiExecutor implements Executor {
           if (a !== 'omit') attr.atimeNs = a;
           if (m !== 'omit') attr.mtimeNs = m;
           o.core.setattr(this.node(op.path, op.follow), attr);
-        } else await (op.follow ? o.utimes(op.path, a, m) : o.lutimes(op.path, a, m));
+        } else await (op.follow ? o.utimes(B(op.path), a, m) : o.lutimes(B(op.path), a, m));
         return 'ok';
       }
       case 'setxattr':
-        await o.setxattr(op.path, op.name, Buffer.from(op.value), op.flag === 'create' ? 1 : op.flag === 'replace' ? 2 : 0);
+        await o.setxattr(B(op.path), op.name, bytesOf(op.value), op.flag === 'create' ? 1 : op.flag === 'replace' ? 2 : 0);
         return 'ok';
       case 'getxattr':
-        return `ok ${showBytes(await o.getxattr(op.path, op.name))}`;
+        return `ok ${showBytes(await o.getxattr(B(op.path), op.name))}`;
       case 'listxattr':
-        return `ok ${(await o.listxattr(op.path)).filter((n) => !n.startsWith('security.')).sort().join(' ')}`;
+        return `ok ${(await o.listxattr(B(op.path))).filter((n) => !n.startsWith('security.')).sort().join(' ')}`;
       case 'removexattr':
-        await o.removexattr(op.path, op.name);
+        await o.removexattr(B(op.path), op.name);
         return 'ok';
       case 'statfs':
         return `ok type=${statfsName((await o.statfs()).type)}`;
@@ -172,12 +178,12 @@ export class ApiExecutor implements Executor {
   }
 
   private readonly reader: MergedReader = {
-    lstat: async (u) => rawStatOfOvl(await this.ovl.lstat(u)),
-    readdir: async (u) => (await this.ovl.readdir(u)).map((d) => ({ name: d.name, type: d.type })),
-    readFile: (u) => this.ovl.readFile(u),
-    readlink: (u) => this.ovl.readlink(u),
-    listxattr: (u) => this.ovl.listxattr(u),
-    getxattr: (u, n) => this.ovl.getxattr(u, n),
+    lstat: async (u) => rawStatOfOvl(await this.ovl.lstat(B(u))),
+    readdir: async (u) => (await this.ovl.readdir(B(u), { encoding: 'buffer' })).map((d) => ({ name: byteString(d.name), type: d.type })),
+    readFile: (u) => this.ovl.readFile(B(u)),
+    readlink: async (u) => byteString(await this.ovl.readlink(B(u), { encoding: 'buffer' })),
+    listxattr: (u) => this.ovl.listxattr(B(u)),
+    getxattr: (u, n) => this.ovl.getxattr(B(u), n),
   };
 
   async observe(): Promise<Observation> {

@@ -1,14 +1,16 @@
 /**
  * Comparing two sides: structured differences (so tests can ask "was the merged-dir nlink among
- * them?") and a readable rendering of them, one line per difference.
+ * them?") and a readable rendering of them, one line per difference. Paths and values are byte
+ * strings (bytes.ts), rendered by `showByteString`.
  */
+import { showByteString } from './bytes.js';
 import type { Observation } from './executor.js';
 
 export type DiffArea = 'outcome' | 'merged' | 'readdir' | 'upper' | 'devs';
 
 export interface DiffItem {
   area: DiffArea;
-  /** Union path (merged, readdir), path inside upper (upper), '' otherwise. */
+  /** Union path (merged, readdir), path inside upper (upper), '' otherwise; a byte string. */
   path: string;
   /** The field that differs; `exists` when the path is on one side only. */
   field: string;
@@ -60,10 +62,10 @@ export function dropKnown(items: DiffItem[], known: readonly KnownDifference[]):
   return items.filter((i) => !known.some((k) => k.matches(i)));
 }
 
-/** One line per difference: `merged /a nlink: kernel=1 strata-api=2`. */
+/** One line per difference: `merged "/a/n\xe9" nlink: kernel="1" strata-api="2"`. */
 export function renderItems(items: readonly DiffItem[], refName: string, candName: string, limit = 40): string {
-  const show = (v: string | undefined) => (v === undefined ? '(absent)' : JSON.stringify(v));
-  const lines = items.slice(0, limit).map((i) => `  ${i.area} ${i.path || '-'} ${i.field}: ${refName}=${show(i.ref)} ${candName}=${show(i.cand)}`);
+  const show = (v: string | undefined) => (v === undefined ? '(absent)' : showByteString(v));
+  const lines = items.slice(0, limit).map((i) => `  ${i.area} ${i.path ? showByteString(i.path) : '-'} ${i.field}: ${refName}=${show(i.ref)} ${candName}=${show(i.cand)}`);
   if (items.length > limit) lines.push(`  ... ${items.length - limit} more`);
   return lines.join('\n');
 }

@@ -6,15 +6,18 @@
  * The generator draws paths from a small pool of names, so the same path often appears in several
  * layers: that is where the overlay's rules live (dir over file over dir, whiteouts over dirs,
  * opaque dirs, redirects to a lower dir, hardlinks, escaped `trusted.overlay.overlay.*` xattrs).
+ * Paths, symlink targets and xattr values are byte strings (bytes.ts); the pools hold a few names
+ * that are UTF-8 but not ASCII and a few that are not UTF-8 at all, as Linux allows.
  */
 import fs from 'node:fs';
 import path from 'node:path';
 import { S_IFCHR, S_IFIFO, AT_FDCWD, AT_SYMLINK_NOFOLLOW, lsetxattr, mknod, utimensat } from '../../../src/sys/index.js';
+import { bytesOf, hostPath } from './bytes.js';
 import { Rng, contentBytes } from './rng.js';
 
 export type EntryKind = 'file' | 'dir' | 'symlink' | 'hardlink' | 'fifo' | 'whiteout';
 
-/** One object in one layer. Paths are relative to the layer root (`a/h`), parents listed first. */
+/** One object in one layer. Paths are byte strings relative to the layer root (`a/h`), parents listed first. */
 export interface FixtureEntry {
   path: string;
   kind: EntryKind;
@@ -27,9 +30,9 @@ export interface FixtureEntry {
   /** Regular files: size and the seed of their bytes. */
   size?: number;
   contentSeed?: number;
-  /** Symlinks: the target. Hardlinks: the path (in the same layer) of the file they link to. */
+  /** Symlinks: the target (a byte string). Hardlinks: the path (in the same layer) of the file they link to. */
   target?: string;
-  /** Extended attributes, name → UTF-8 value, set exactly as given (incl. trusted.overlay.*). */
+  /** Extended attributes, name → value as a byte string, set exactly as given (incl. trusted.overlay.*). */
   xattrs?: [string, string][];
 }
 
@@ -55,10 +58,18 @@ export interface LayerDirs {
 export const FIXTURE_EPOCH_NS = 1_000_000_000n * 1_000_000_000n;
 export const FRESH_TIME_NS = 1_500_000_000n * 1_000_000_000n;
 
+/** UTF-8 but not ASCII: "café" (c3 a9 is é). */
+export const NAME_UTF8 = 'caf\xc3\xa9';
+/** Not UTF-8: a lone latin1 é (e9 opens a 3-byte sequence that never comes). */
+export const NAME_LATIN1 = 'n\xe9';
+/** Not UTF-8: ff and fe are never part of UTF-8. */
+export const NAME_FF_FE = '\xff\xfe';
+
+/** Names per depth (byte strings); the non-ASCII ones are a minority of each pool. */
 const LEVEL_NAMES = [
-  ['a', 'b', 'c', 'd', 'e', 'f', 'g'],
-  ['h', 'i', 'j', 'k'],
-  ['l', 'm', 'n'],
+  ['a', 'b', 'c', 'd', 'e', 'f', 'g', NAME_UTF8, NAME_LATIN1],
+  ['h', 'i', 'j', 'k', NAME_FF_FE],
+  ['l', 'm', 'n', NAME_UTF8],
 ] as const;
 const FILE_MODES = [0o644, 0o644, 0o600, 0o755, 0o4755, 0o2755, 0o444, 0o640];
 const DIR_MODES = [0o755, 0o755, 0o700, 0o1777, 0o2775, 0o555];
@@ -159,7 +170,7 @@ export function generateFixture(seed: number): FixtureDesc {
           up: names.length > 1 ? `../${rng.pick(LEVEL_NAMES[0])}` : `./${rng.pick(LEVEL_NAMES[0])}`,
           deep: `${rng.pick(LEVEL_NAMES[0])}/${rng.pick(LEVEL_NAMES[1])}`,
           absolute: `/${rng.pick(LEVEL_NAMES[0])}${rng.chance(0.5) ? '/' + rng.pick(LEVEL_NAMES[1]) : ''}`,
-          dangling: `nope-${rng.int(0, 9)}`,
+          dangling: `${rng.chance(0.3) ? NAME_LATIN1 : 'nope'}-${rng.int(0, 9)}`,
           root: '/',
           self: base,
         }[target];
@@ -281,7 +292,7 @@ function hideRedirectTargetsOnce(layer: readonly FixtureEntry[]): FixtureEntry[]
 
 /** Creates the entries of one layer inside `root` (which exists), times last, children before parents. */
 export function buildLayer(root: string, entries: readonly FixtureEntry[]): void {
-  const real = (p: string) => path.join(root, p);
+  const real = (p: string) => hostPath(root, p);
   for (const e of entries) {
     const p = real(e.path);
     switch (e.kind) {
@@ -292,7 +303,7 @@ export function buildLayer(root: string, entries: readonly FixtureEntry[]): void
         fs.writeFileSync(p, contentBytes(e.contentSeed ?? 0, e.size ?? 0));
         break;
       case 'symlink':
-        fs.symlinkSync(e.target ?? '', p);
+        fs.symlinkSync(bytesOf(e.target ?? ''), p);
         break;
       case 'hardlink':
         fs.linkSync(real(e.target ?? ''), p);
@@ -307,7 +318,7 @@ export function buildLayer(root: string, entries: readonly FixtureEntry[]): void
     fs.lchownSync(p, e.uid, e.gid);
     // chmod after chown: chown clears setuid/setgid.
     if (e.kind !== 'symlink') fs.chmodSync(p, e.mode);
-    for (const [name, value] of e.xattrs ?? []) lsetxattr(p, name, value);
+    for (const [name, value] of e.xattrs ?? []) lsetxattr(p, name, bytesOf(value));
   }
   const byDepth = [...entries].filter((e) => e.kind !== 'hardlink').sort((x, y) => y.path.split('/').length - x.path.split('/').length);
   for (const e of byDepth) {

@@ -2,13 +2,16 @@
  * The executor for a mounted overlay — the kernel's, or any FUSE one (strata-overlay,
  * fuse-overlayfs): node:fs and src/sys calls on the mount point. Paths are resolved inside the
  * union first (resolve.ts) and the calls never follow a final symlink themselves, so nothing can
- * reach outside the mount whatever the fixture's symlinks say.
+ * reach outside the mount whatever the fixture's symlinks say. Union paths are byte strings
+ * (bytes.ts): every call gets its path (and a symlink's target) as a Buffer, and names and targets
+ * are read back with `encoding: 'buffer'`, so names that are not UTF-8 go through unchanged.
  */
 import fs from 'node:fs';
 import {
   AT_FDCWD, AT_SYMLINK_NOFOLLOW, RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, S_IFCHR, S_IFIFO,
   XATTR_CREATE, XATTR_REPLACE, lgetxattr, llistxattr, lremovexattr, lsetxattr, mknod, renameat2, utimensat,
 } from '../../../src/sys/index.js';
+import { byteString, bytesOf, hostPath } from './bytes.js';
 import { errOutcome, type Executor, type Observation } from './executor.js';
 import type { LayerDirs } from './fixture.js';
 import { InoLabels, digest, observeMerged, observeUpper, rawStatOf, showBytes, statFields, typeOfMode, type MergedReader } from './observe.js';
@@ -63,8 +66,14 @@ export class FsExecutor implements Executor {
     private readonly unmount: () => void | Promise<void>,
   ) {}
 
-  private real(parts: readonly string[]): string {
-    return parts.length ? `${this.dirs.mnt}/${parts.join('/')}` : this.dirs.mnt;
+  /** The host path (bytes) of the union object named by byte-string components. */
+  private real(parts: readonly string[]): Buffer {
+    return hostPath(this.dirs.mnt, parts.join('/'));
+  }
+
+  /** The host path of a byte-string union path read as it is (no symlinks on the way: observation only). */
+  private realOf(upath: string): Buffer {
+    return this.real(upath.split('/').filter(Boolean));
   }
 
   private readonly kindOf = (parts: readonly string[]): NameKind | null => {
@@ -72,12 +81,12 @@ export class FsExecutor implements Executor {
     const st = fs.lstatSync(p, { throwIfNoEntry: false });
     if (!st) return null;
     if (st.isDirectory()) return { type: 'dir' };
-    if (st.isSymbolicLink()) return { type: 'symlink', target: fs.readlinkSync(p) };
+    if (st.isSymbolicLink()) return { type: 'symlink', target: readlinkBytes(p) };
     return { type: 'other' };
   };
 
   /** The real path on the mount of union path `upath`. */
-  private at(upath: string, followLast: boolean): string {
+  private at(upath: string, followLast: boolean): Buffer {
     return this.real(resolveUnionPath(this.kindOf, upath, followLast));
   }
 
@@ -134,8 +143,8 @@ export class FsExecutor implements Executor {
       case 'stat':
         return `ok ${JSON.stringify(statFields(rawStatOf(fs.lstatSync(this.at(op.path, op.follow), { bigint: true })), this.labels))}`;
       case 'readdir': {
-        const list = fs.readdirSync(this.at(op.path, true), { withFileTypes: true });
-        return `ok ${list.map((d) => `${d.name}:${typeOfMode(direntMode(d))}`).sort().join(' ')}`;
+        const list = fs.readdirSync(this.at(op.path, true), { withFileTypes: true, encoding: 'buffer' });
+        return `ok ${list.map((d) => `${byteString(d.name)}:${typeOfMode(direntMode(d))}`).sort().join(' ')}`;
       }
       case 'mkdir':
         fs.mkdirSync(this.at(op.path, false), op.mode);
@@ -153,10 +162,10 @@ export class FsExecutor implements Executor {
         return 'ok';
       }
       case 'symlink':
-        fs.symlinkSync(op.target, this.at(op.path, false));
+        fs.symlinkSync(bytesOf(op.target), this.at(op.path, false));
         return 'ok';
       case 'readlink':
-        return `ok ${fs.readlinkSync(this.at(op.path, false))}`;
+        return `ok ${readlinkBytes(this.at(op.path, false))}`;
       case 'link': {
         // link(2) looks the old name up completely (ENOENT first) before it walks to the new name's parent
         const from = this.at(op.from, false);
@@ -178,7 +187,7 @@ export class FsExecutor implements Executor {
         return 'ok';
       case 'setxattr': {
         const flag = op.flag === 'create' ? XATTR_CREATE : op.flag === 'replace' ? XATTR_REPLACE : 0;
-        lsetxattr(this.at(op.path, false), op.name, Buffer.from(op.value), flag);
+        lsetxattr(this.at(op.path, false), op.name, bytesOf(op.value), flag);
         return 'ok';
       }
       case 'getxattr': {
@@ -197,13 +206,14 @@ export class FsExecutor implements Executor {
   }
 
   private readonly reader: MergedReader = {
-    lstat: (u) => rawStatOf(fs.lstatSync(this.real(u.split('/').filter(Boolean)), { bigint: true })),
-    readdir: (u) => fs.readdirSync(this.real(u.split('/').filter(Boolean)), { withFileTypes: true }).map((d) => ({ name: d.name, type: typeOfMode(direntMode(d)) })),
-    readFile: (u) => readWhole(this.real(u.split('/').filter(Boolean))),
-    readlink: (u) => fs.readlinkSync(this.real(u.split('/').filter(Boolean))),
-    listxattr: (u) => llistxattr(this.real(u.split('/').filter(Boolean))),
+    lstat: (u) => rawStatOf(fs.lstatSync(this.realOf(u), { bigint: true })),
+    readdir: (u) =>
+      fs.readdirSync(this.realOf(u), { withFileTypes: true, encoding: 'buffer' }).map((d) => ({ name: byteString(d.name), type: typeOfMode(direntMode(d)) })),
+    readFile: (u) => readWhole(this.realOf(u)),
+    readlink: (u) => readlinkBytes(this.realOf(u)),
+    listxattr: (u) => llistxattr(this.realOf(u)),
     getxattr: (u, n) => {
-      const v = lgetxattr(this.real(u.split('/').filter(Boolean)), n);
+      const v = lgetxattr(this.realOf(u), n);
       if (v === null) throw Object.assign(new Error('ENODATA'), { code: 'ENODATA' });
       return v;
     },
@@ -223,7 +233,7 @@ export class FsExecutor implements Executor {
 }
 
 /** A Dirent's type as st_mode type bits (Node fills unknown d_types in with lstat). */
-function direntMode(d: fs.Dirent): number {
+function direntMode(d: fs.Dirent<Buffer>): number {
   if (d.isDirectory()) return 0o040000;
   if (d.isFile()) return 0o100000;
   if (d.isSymbolicLink()) return 0o120000;
@@ -233,8 +243,13 @@ function direntMode(d: fs.Dirent): number {
   return 0o060000;
 }
 
+/** A symlink's target as a byte string. */
+function readlinkBytes(p: Buffer): string {
+  return byteString(fs.readlinkSync(p, { encoding: 'buffer' }));
+}
+
 /** The whole content of a regular file, opened without following a symlink or waiting on a fifo. */
-function readWhole(p: string): Buffer {
+function readWhole(p: Buffer): Buffer {
   const fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
   try {
     return fs.readFileSync(fd);

@@ -20,7 +20,13 @@
  *   //    the op list; shrinking drops operations and fixture entries while it stays the same kind
  *   if (r.divergence) console.log(renderDivergence(await shrinkDivergence(sides, r.divergence)));
  *
- * Pieces: `rng.ts` (seeded generator), `fixture.ts` (descriptions, generation, building),
+ * Names are bytes: every union path, name, symlink target and xattr value is a byte string (one
+ * char per byte, Node's `latin1`), handed to the system and to strata's API as a Buffer, so the name
+ * pools can hold names that are not UTF-8 (`'n\xe9'`, `'\xff\xfe'`) next to UTF-8 ones
+ * (`'caf\xc3\xa9'`); reports show them with `showByteString` (`"café/n\xe9"`).
+ *
+ * Pieces: `rng.ts` (seeded generator), `bytes.ts` (byte strings, host paths, their rendering),
+ * `fixture.ts` (descriptions, generation, building),
  * `ops.ts` (operations as JSON and their generator), `resolve.ts` (symlinks resolved inside the
  * union, so no fixture symlink reaches the host), `observe.ts` (normalised observations: inode
  * labels instead of numbers, time classes instead of times), `compare.ts` (structured diffs and
@@ -41,6 +47,7 @@
  * comparison is unchanged.
  */
 export { Rng, contentBytes } from './rng.js';
+export { asciiJson, byteString, bytesOf, hostPath, showByteString } from './bytes.js';
 export { generateFixture, buildFixture, layerPaths, withoutEntry, type FixtureDesc, type FixtureEntry, type LayerDirs } from './fixture.js';
 export { OpGenerator, showOp, type Op } from './ops.js';
 export { observeMerged, observeUpper, InoLabels, type MergedObservation } from './observe.js';

@@ -1,14 +1,16 @@
 /**
  * The harness proved on real systems: two kernel mounts of two identical fixtures must agree on
  * everything (no false positives from inode numbers, times or workdirs), and the harness must see
- * a real behavioural difference when there is one (redirect_dir=follow vs on).
+ * a real behavioural difference when there is one (redirect_dir=follow vs on), and names that are
+ * not UTF-8 reach the kernel and come back as the same bytes.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { describe, it } from 'node:test';
 import { tempDir } from '../../helpers/tmp.js';
 import { expectNoDivergence, expectScenarioAgrees } from './check.js';
-import { buildFixture, type FixtureDesc } from './fixture.js';
+import { bytesOf } from './bytes.js';
+import { NAME_FF_FE, NAME_LATIN1, NAME_UTF8, buildFixture, type FixtureDesc } from './fixture.js';
 import { runComparison } from './runner.js';
 import { SCENARIOS } from './scenarios.js';
 import { kernelSide } from './sides.js';
@@ -34,6 +36,38 @@ describe('differential harness: kernel vs kernel', () => {
       r.divergence.items.some((i) => i.area === 'upper' && i.path === '/a2' && /trusted\.overlay\.redirect="a"/.test(i.cand ?? '')),
       `the redirect xattr shows in the upper diff:\n${JSON.stringify(r.divergence.items, null, 1)}`,
     );
+  });
+
+  it('names that are not UTF-8 go to the kernel and come back as the same bytes', async () => {
+    const t = '1000000000000000000';
+    const fixture: FixtureDesc = {
+      seed: 0,
+      upper: [],
+      lowers: [[
+        { path: NAME_UTF8, kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: t },
+        { path: `${NAME_UTF8}/${NAME_FF_FE}`, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: t, size: 5, contentSeed: 1 },
+        { path: 's', kind: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: t, target: `${NAME_UTF8}/${NAME_FF_FE}` },
+      ]],
+    };
+    const dirs = buildFixture(fixture, `${tempDir('ovl-diff-')}/f`);
+    assert.deepEqual(fs.readdirSync(dirs.lowers[0]!, { encoding: 'buffer' }).map((b) => b.toString('hex')).sort(), ['636166c3a9', '73'], 'the lower holds the exact bytes');
+    const ex = await kernelSide().open(dirs, 'on');
+    try {
+      assert.equal(await ex.run({ op: 'readdir', path: `/${NAME_UTF8}` }), `ok ${NAME_FF_FE}:file`);
+      assert.equal(await ex.run({ op: 'readlink', path: '/s' }), `ok ${NAME_UTF8}/${NAME_FF_FE}`);
+      assert.equal(await ex.run({ op: 'symlink', target: `/${NAME_LATIN1}`, path: `/${NAME_LATIN1}` }), 'ok');
+      assert.equal(await ex.run({ op: 'rename', from: '/s', to: `/${NAME_UTF8}/${NAME_LATIN1}`, flags: [] }), 'ok');
+      const obs = await ex.observe();
+      assert.equal(obs.merged.entries.get(`/${NAME_UTF8}/${NAME_FF_FE}`)?.type, 'file', 'the merged tree is walked by bytes');
+      assert.equal(obs.merged.entries.get(`/${NAME_LATIN1}`)?.target, `/${NAME_LATIN1}`, 'a target that is not UTF-8 reads back unchanged');
+      assert.deepEqual(obs.merged.readdirs.get('/'), [`${NAME_UTF8}:dir`, `${NAME_LATIN1}:symlink`]);
+      assert.equal(obs.upper.get(`/${NAME_UTF8}/${NAME_LATIN1}`)?.target, `${NAME_UTF8}/${NAME_FF_FE}`, 'the moved symlink is in upper under its bytes');
+      assert.equal(obs.upper.get('/s')?.type, 'whiteout', 'its old name is whited out');
+      const onDisk = fs.lstatSync(Buffer.concat([Buffer.from(`${dirs.upper}/`), bytesOf(NAME_LATIN1)]), { throwIfNoEntry: false });
+      assert.ok(onDisk?.isSymbolicLink(), 'upper has a symlink under the 2-byte name 6e e9');
+    } finally {
+      await ex.close();
+    }
   });
 
   it('fixture symlinks never reach the host: absolute targets and .. resolve inside the union', async () => {

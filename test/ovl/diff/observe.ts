@@ -11,10 +11,13 @@
  * - The upper dir on disk: types incl. 0:0 whiteouts (shared inode or not), modes, owners,
  *   contents, targets, exact `trusted.overlay.opaque`/`redirect`, presence only of
  *   `origin`/`impure`, no `uuid`, other xattrs exactly, hardlink classes.
+ *
+ * Paths, names and symlink targets in observations are byte strings (bytes.ts), read as bytes
+ * (`encoding: 'buffer'`), so a name that is not UTF-8 is compared as what it is.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import path from 'node:path';
+import { byteString, hostPath } from './bytes.js';
 import { errnoName, lgetxattr, llistxattr, major, minor } from '../../../src/sys/index.js';
 import { FRESH_TIME_NS } from './fixture.js';
 
@@ -34,7 +37,7 @@ export interface RawStat {
   mtimeNs: bigint;
 }
 
-/** Read access to the merged tree (paths from the union root, never through symlinks). */
+/** Read access to the merged tree (byte-string paths from the union root, never through symlinks; names and targets as byte strings). */
 export interface MergedReader {
   lstat(upath: string): RawStat | Promise<RawStat>;
   readdir(upath: string): { name: string; type: FileType }[] | Promise<{ name: string; type: FileType }[]>;
@@ -76,9 +79,14 @@ export function timeClass(ns: bigint): string {
   return ns < FRESH_TIME_NS ? `fixed ${ns}` : 'fresh';
 }
 
+/**
+ * An xattr value as text: JSON of the UTF-8 text, in ASCII (non-ASCII chars as \uNNNN, so the
+ * result sits in byte-string outcomes unchanged), or `hex:...` when the bytes are not such text.
+ */
 export function showBytes(b: Buffer): string {
   const s = b.toString('utf8');
-  return Buffer.from(s, 'utf8').equals(b) && !/[\x00-\x1f]/.test(s) ? JSON.stringify(s) : `hex:${b.toString('hex')}`;
+  if (!Buffer.from(s, 'utf8').equals(b) || /[\x00-\x1f]/.test(s)) return `hex:${b.toString('hex')}`;
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 export function digest(b: Buffer): string {
@@ -221,12 +229,12 @@ const PRESENCE_ONLY = new Set(['trusted.overlay.origin', 'trusted.overlay.impure
 /** Written by the kernel at mount time (uuid=auto); not an effect of the operations. */
 const IGNORED = new Set(['trusted.overlay.uuid']);
 
-/** Reads the upper dir on disk and normalises it. */
+/** Reads the upper dir on disk and normalises it; keys are byte-string paths (`/a/n\xe9`). */
 export function observeUpper(upper: string): Map<string, UpperEntry> {
   const out = new Map<string, UpperEntry>();
   const firstPathOfIno = new Map<bigint, string>();
   const visit = (rel: string): void => {
-    const p = rel === '/' ? upper : path.join(upper, rel);
+    const p = hostPath(upper, rel);
     const st = fs.lstatSync(p, { bigint: true });
     const type = typeOfMode(st.mode);
     const whiteout = type === 'char' && st.rdev === 0n;
@@ -247,7 +255,7 @@ export function observeUpper(upper: string): Map<string, UpperEntry> {
       }
     }
     if (type === 'file') e.data = digest(fs.readFileSync(p));
-    if (type === 'symlink') e.target = fs.readlinkSync(p);
+    if (type === 'symlink') e.target = byteString(fs.readlinkSync(p, { encoding: 'buffer' }));
     if ((type === 'char' || type === 'block') && !whiteout) e.rdev = `${major(st.rdev)}:${minor(st.rdev)}`;
     const xattrs: string[] = [];
     for (const n of llistxattr(p).sort()) {
@@ -257,7 +265,8 @@ export function observeUpper(upper: string): Map<string, UpperEntry> {
     e.xattrs = xattrs.join(' ');
     out.set(rel, e);
     if (type === 'dir') {
-      for (const name of fs.readdirSync(p).sort()) visit(rel === '/' ? `/${name}` : `${rel}/${name}`);
+      const names = fs.readdirSync(p, { encoding: 'buffer' }).map(byteString).sort();
+      for (const name of names) visit(rel === '/' ? `/${name}` : `${rel}/${name}`);
     }
   };
   visit('/');

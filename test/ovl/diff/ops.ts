@@ -1,12 +1,15 @@
 /**
  * Operations: plain JSON values (printable, replayable, shrinkable) and their random generator.
- * Every path is a union path (`/a/h`); every executor maps an operation to its own calls and
- * returns a normalised outcome string, so equal strings mean equal behaviour.
+ * Every path is a union path (`/a/h`) and, like symlink targets and xattr values, a byte string
+ * (bytes.ts: one char per byte, names need not be UTF-8); every executor maps an operation to its
+ * own calls and returns a normalised outcome string, so equal strings mean equal behaviour.
  *
  * The generator looks at the reference side's latest observation to choose paths: existing ones
  * (most often), names that some layer has but the union hides (whiteouts, opaque dirs), fresh
  * names in existing dirs, missing parents and paths through symlinks.
  */
+import { showByteString } from './bytes.js';
+import { NAME_FF_FE, NAME_UTF8 } from './fixture.js';
 import { Rng } from './rng.js';
 import type { MergedObservation } from './observe.js';
 import { resolveUnionPath, type NameKind } from './resolve.js';
@@ -45,10 +48,15 @@ export type Op =
 
 export type OpName = Op['op'];
 
-/** One line for people: `rename /a -> /b [NOREPLACE]`. */
+/** One line for people: `rename {"from":"/a","to":"/n\xe9","flags":["NOREPLACE"]}` (strings by showByteString). */
 export function showOp(op: Op): string {
   const { op: name, ...rest } = op;
-  return `${name} ${JSON.stringify(rest)}`;
+  const show = (v: unknown): string => {
+    if (typeof v === 'string') return showByteString(v);
+    if (Array.isArray(v)) return `[${v.map(show).join(',')}]`;
+    return JSON.stringify(v);
+  };
+  return `${name} {${Object.entries(rest).map(([k, v]) => `${JSON.stringify(k)}:${show(v)}`).join(',')}}`;
 }
 
 const WEIGHTS: Record<OpName, number> = {
@@ -58,7 +66,8 @@ const WEIGHTS: Record<OpName, number> = {
   statfs: 1,
 };
 
-const FRESH_NAMES = ['n1', 'n2', 'n3', 'a', 'b', 'h', 'i', 'l'];
+/** Names to create (byte strings): some that no layer has, some that fixtures use, two non-ASCII ones. */
+const FRESH_NAMES = ['n1', 'n2', 'n3', 'a', 'b', 'h', 'i', 'l', NAME_UTF8, NAME_FF_FE];
 const XATTR_NAMES = [
   'user.color', 'user.n', 'user.new', 'trusted.t', 'trusted.new',
   'trusted.overlay.foo', 'trusted.overlay.opaque', 'trusted.overlay.redirect', 'trusted.overlay.overlay.esc',
@@ -207,7 +216,7 @@ export class OpGenerator {
         const t = {
           rel: (r.pick(nonRoot.length ? nonRoot : ['/x']).split('/').pop() ?? 'x'),
           abs: r.pick(all),
-          dangling: `dangling-${r.int(0, 5)}`,
+          dangling: `dangling-${r.chance(0.3) ? NAME_FF_FE : r.int(0, 5)}`,
           dots: '../..',
         }[target];
         return { op: 'symlink', target: t, path: pathOf('new') };

@@ -6,6 +6,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { asciiJson, showByteString } from './bytes.js';
 import { diffObservations, diffOutcomes, dropKnown, renderItems, type DiffItem, type KnownDifference } from './compare.js';
 import type { Executor, RedirectConfig, SideSpec } from './executor.js';
 import { buildFixture, layerPaths, withoutEntry, type FixtureDesc, type FixtureEntry, type LayerDirs } from './fixture.js';
@@ -98,14 +99,14 @@ async function compareOn(spec: ComparisonSpec, refDirs: LayerDirs, candDirs: Lay
   return { opsRun: count, divergence: null };
 }
 
-/** The fixture as one line per entry, bottom layer last (as `lowerdir=`). */
+/** The fixture as one line per entry, bottom layer last (as `lowerdir=`); byte strings by showByteString. */
 export function showFixture(desc: FixtureDesc): string {
   const line = (layer: string, e: FixtureEntry) => {
-    const bits = [`${layer} ${e.kind} ${e.path}`];
+    const bits = [`${layer} ${e.kind} ${showByteString(e.path)}`];
     if (e.kind !== 'hardlink') bits.push(`mode=${e.mode.toString(8)} owner=${e.uid}:${e.gid}`);
     if (e.size !== undefined) bits.push(`size=${e.size}`);
-    if (e.target !== undefined) bits.push(`-> ${JSON.stringify(e.target)}`);
-    for (const [k, v] of e.xattrs ?? []) bits.push(`${k}=${JSON.stringify(v)}`);
+    if (e.target !== undefined) bits.push(`-> ${showByteString(e.target)}`);
+    for (const [k, v] of e.xattrs ?? []) bits.push(`${k}=${showByteString(v)}`);
     return bits.join(' ');
   };
   const lines = [`seed ${desc.seed}: ${desc.lowers.length} lower layer(s), ${desc.upper.length ? 'pre-populated' : 'empty'} upper`];
@@ -114,7 +115,7 @@ export function showFixture(desc: FixtureDesc): string {
   return lines.join('\n');
 }
 
-/** Everything needed to see and reproduce a divergence. */
+/** Everything needed to see and reproduce a divergence (names shown by showByteString; the replay line is ASCII JSON). */
 export function renderDivergence(d: Divergence): string {
   const where = d.opIndex < 0 ? 'right after mounting' : `after op #${d.opIndex}: ${showOp(d.ops[d.opIndex]!)}`;
   return [
@@ -125,7 +126,7 @@ export function renderDivergence(d: Divergence): string {
     `ops (${d.ops.length}):`,
     ...d.ops.map((op, i) => `  #${i} ${showOp(op)}`),
     'replay: save the JSON line below as FILE, then: node --import tsx scripts/ovl-fuzz.ts --target api|fuse|... --replay FILE',
-    JSON.stringify({ config: d.config, fixture: d.fixture, ops: d.ops }),
+    asciiJson({ config: d.config, fixture: d.fixture, ops: d.ops }),
   ].join('\n');
 }
 

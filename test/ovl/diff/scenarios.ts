@@ -2,9 +2,10 @@
  * Hand-written regressions: small fixtures and operation scripts for the rules that random
  * operations hit only now and then (spec §1): a read-only fd that must see a later copy-up's data,
  * rmdir+mkdir making an opaque dir, lower dir renames with and without redirects, xattr escaping,
- * ENODATA without copy-up, broken lower hardlinks, whiteouts over files, and errno rules.
+ * ENODATA without copy-up, broken lower hardlinks, whiteouts over files, errno rules, and names
+ * that are not UTF-8 (paths are byte strings, bytes.ts).
  */
-import type { FixtureDesc, FixtureEntry } from './fixture.js';
+import { NAME_FF_FE, NAME_LATIN1, NAME_UTF8, type FixtureDesc, type FixtureEntry } from './fixture.js';
 import type { Op } from './ops.js';
 
 export interface Scenario {
@@ -16,6 +17,7 @@ export interface Scenario {
 const T = '1000000000000000000';
 const dir = (path: string, extra: Partial<FixtureEntry> = {}): FixtureEntry => ({ path, kind: 'dir', mode: 0o755, uid: 0, gid: 0, mtimeNs: T, ...extra });
 const file = (path: string, size: number, extra: Partial<FixtureEntry> = {}): FixtureEntry => ({ path, kind: 'file', mode: 0o644, uid: 0, gid: 0, mtimeNs: T, size, contentSeed: size * 7 + path.length, ...extra });
+const symlink = (path: string, target: string): FixtureEntry => ({ path, kind: 'symlink', mode: 0o777, uid: 0, gid: 0, mtimeNs: T, target });
 const fixture = (lowers: FixtureEntry[][], upper: FixtureEntry[] = []): FixtureDesc => ({ seed: 0, lowers, upper });
 
 export const SCENARIOS: Scenario[] = [
@@ -149,6 +151,31 @@ export const SCENARIOS: Scenario[] = [
       { op: 'utimes', path: '/s', atime: 'omit', mtime: '1000000000000000123', follow: false },
       { op: 'utimes', path: '/s', atime: 'now', mtime: 'omit', follow: true },
       { op: 'statfs' },
+    ],
+  },
+  {
+    name: 'names that are not UTF-8: listed, copied up, whited out, symlinked to, moved with a redirect',
+    fixture: fixture([
+      [dir(NAME_UTF8), file(`${NAME_UTF8}/${NAME_FF_FE}`, 10), file(NAME_LATIN1, 4), symlink('s', `${NAME_UTF8}/${NAME_FF_FE}`)],
+      [dir(NAME_UTF8), file(`${NAME_UTF8}/l`, 2)],
+    ]),
+    ops: [
+      { op: 'readdir', path: `/${NAME_UTF8}` },
+      { op: 'readlink', path: '/s' },
+      { op: 'open', path: '/s', flags: ['RDWR'], mode: 0, h: 1 },
+      { op: 'write', h: 1, len: 7, pos: 3, seed: 5 },
+      { op: 'close', h: 1 },
+      { op: 'unlink', path: `/${NAME_LATIN1}` },
+      { op: 'symlink', target: `/${NAME_UTF8}/${NAME_FF_FE}`, path: `/${NAME_LATIN1}` },
+      { op: 'stat', path: `/${NAME_LATIN1}`, follow: true },
+      { op: 'readlink', path: `/${NAME_LATIN1}` },
+      { op: 'mkdir', path: `/${NAME_UTF8}/${NAME_LATIN1}`, mode: 0o755 },
+      { op: 'setxattr', path: `/${NAME_UTF8}/${NAME_FF_FE}`, name: 'user.x', value: 'v\xe9', flag: null },
+      { op: 'rename', from: `/${NAME_UTF8}`, to: `/${NAME_FF_FE}`, flags: [] },
+      { op: 'readdir', path: `/${NAME_FF_FE}` },
+      { op: 'rename', from: `/${NAME_FF_FE}/${NAME_FF_FE}`, to: `/${NAME_FF_FE}/${NAME_LATIN1}`, flags: [] },
+      { op: 'rename', from: `/${NAME_UTF8}/l`, to: `/l\xe9`, flags: [] },
+      { op: 'stat', path: `/${NAME_LATIN1}`, follow: true },
     ],
   },
 ];

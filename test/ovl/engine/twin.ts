@@ -24,7 +24,7 @@ import {
   umount2,
   utimensat,
 } from '../../../src/sys/index.js';
-import { openOverlay, type Overlay, type OvlFileType, type RedirectMode } from '../../../src/ovl/index.js';
+import { openOverlay, type Overlay, type OvlFileType, type OvlStat, type OvlStatfs, type RedirectMode } from '../../../src/ovl/index.js';
 import { toOvlStat } from '../../../src/ovl/realfs.js';
 import { tempDir } from '../../helpers/tmp.js';
 
@@ -92,31 +92,30 @@ function build(root: string, layer: LayerSpec): void {
 }
 
 /** The operations both sides offer (a subset of Overlay, with the same signatures). */
-export type Side = Pick<
-  Overlay,
-  | 'lstat'
-  | 'stat'
-  | 'readFile'
-  | 'writeFile'
-  | 'mkdir'
-  | 'rmdir'
-  | 'unlink'
-  | 'rename'
-  | 'link'
-  | 'symlink'
-  | 'readlink'
-  | 'mknod'
-  | 'chmod'
-  | 'chown'
-  | 'lchown'
-  | 'utimes'
-  | 'truncate'
-  | 'getxattr'
-  | 'setxattr'
-  | 'listxattr'
-  | 'removexattr'
-  | 'statfs'
-> & {
+/** One side's fs-like calls, on union paths given as text (the `Overlay` methods these tests use). */
+export type Side = {
+  lstat(p: string): Promise<OvlStat>;
+  stat(p: string): Promise<OvlStat>;
+  readFile(p: string): Promise<Buffer>;
+  writeFile(p: string, data: Buffer | string, opts?: { mode?: number }): Promise<void>;
+  mkdir(p: string, mode?: number): Promise<void>;
+  rmdir(p: string): Promise<void>;
+  unlink(p: string): Promise<void>;
+  rename(from: string, to: string, flags?: number): Promise<void>;
+  link(existing: string, newPath: string): Promise<void>;
+  symlink(target: string, p: string): Promise<void>;
+  readlink(p: string): Promise<string>;
+  mknod(p: string, mode: number, rdev?: number): Promise<void>;
+  chmod(p: string, mode: number): Promise<void>;
+  chown(p: string, uid: number, gid: number): Promise<void>;
+  lchown(p: string, uid: number, gid: number): Promise<void>;
+  utimes(p: string, atimeNs: bigint | 'now', mtimeNs: bigint | 'now'): Promise<void>;
+  truncate(p: string, size?: number): Promise<void>;
+  getxattr(p: string, name: string): Promise<Buffer>;
+  setxattr(p: string, name: string, value: Buffer, flags?: number): Promise<void>;
+  listxattr(p: string): Promise<string[]>;
+  removexattr(p: string, name: string): Promise<void>;
+  statfs(): Promise<OvlStatfs>;
   /** Entries with d_ino, `.` and `..` included, in the order the side returns them. */
   list(p: string): Promise<{ name: string; type: OvlFileType; ino: bigint }[]>;
   /** open + optional write + close (open-for-write copies up even without a write). */
