@@ -64,48 +64,19 @@ export function lowerListings(env: LookupEnv, dir: OvlEntry) {
 }
 
 /**
- * Looks `name` up in one lower dir (`base` = real path of the dir in that layer), with the
- * kernel's per-layer rules. `last` is the bottom layer, where opaque and redirect do not matter.
+ * Looks the walk's name up in one lower layer, with the kernel's per-layer rules (ovl_lookup_layer):
+ * a plain name inside the dir at `baseRel`, or an absolute redirect's path from the layer's root,
+ * one component at a time. A whiteout or non-directory on the way ends the search below; a
+ * non-directory is only an answer as the last component and when no directory was found above;
+ * an opaque directory stops the layers below; a redirect rewrites the name for the layers below
+ * (an absolute one also lifts a stop). `last` is the bottom layer, where opaque and redirects do
+ * not matter.
  */
-function lookupOne(env: LookupEnv, base: string, baseRel: string, w: Walk, last: boolean): Found | null {
-  const p = base + '/' + w.name;
-  const st = lstatMaybe(p);
-  if (!st) return null;
-  if (isAnyWhiteout(p, st)) {
-    w.stop = true;
-    return null;
-  }
-  const kind = kindOfMode(Number(st.mode));
-  if (kind !== 'dir') {
-    w.stop = true;
-    return w.isDir ? null : { kind, rel: baseRel + '/' + w.name };
-  }
-  w.isDir = true;
-  const found: Found = { kind, rel: baseRel + '/' + w.name };
-  if (last) return found;
-  if (isOpaqueDir(p)) {
-    w.stop = true;
-    return found;
-  }
-  if (env.followRedirects) {
-    const r = readRedirect(p);
-    if (r !== undefined) {
-      w.name = r;
-      if (r.startsWith('/')) w.stop = false;
-    }
-  }
-  return found;
-}
-
-/**
- * Looks an absolute path up from a lower layer's root, one component at a time (the kernel's
- * ovl_lookup_layer): whiteouts and non-directories on the way end it, an opaque ancestor stops the
- * layers below, and redirects of ancestors rewrite the path for the layers below.
- */
-function lookupAbsolute(env: LookupEnv, layer: number, w: Walk, last: boolean): Found | null {
+function lookupLayer(env: LookupEnv, layer: number, baseRel: string, w: Walk, last: boolean): Found | null {
   const root = env.lowers[layer]!;
-  const comps = w.name.slice(1).split('/');
-  let rel = '';
+  const absolute = w.name.startsWith('/');
+  const comps = absolute ? w.name.slice(1).split('/') : [w.name];
+  let rel = absolute ? '' : baseRel;
   for (let k = 0; k < comps.length; k++) {
     const comp = comps[k]!;
     const post = k === comps.length - 1 ? '' : '/' + comps.slice(k + 1).join('/');
@@ -136,8 +107,8 @@ function lookupAbsolute(env: LookupEnv, layer: number, w: Walk, last: boolean): 
           w.name = r + post;
           w.stop = false;
         } else {
-          const prefix = w.name.slice(0, w.name.length - (comp.length + post.length));
-          w.name = prefix + r + post;
+          // a relative redirect renames this component
+          w.name = w.name.slice(0, w.name.length - (comp.length + post.length)) + r + post;
         }
       }
     }
@@ -199,9 +170,7 @@ export function lookupInLayers(env: LookupEnv, dir: OvlEntry, name: string): Ovl
     const ref = poe[i]!;
     const last = ref.layer === bottom;
     const before = w.name;
-    const found = w.name.startsWith('/')
-      ? lookupAbsolute(env, ref.layer, w, last)
-      : lookupOne(env, env.lowers[ref.layer]! + ref.rel, ref.rel, w, last);
+    const found = lookupLayer(env, ref.layer, ref.rel, w, last);
     if (found) {
       if (found.kind === 'dir') stack.push({ layer: ref.layer, rel: found.rel });
       else if (kind === null) {
