@@ -24,6 +24,26 @@ import {
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_SYNC, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 const MAX_SYMLINKS = 40;
+const S_IFMT = 0o170000;
+const S_IFREG = 0o100000;
+const S_IFIFO = 0o010000;
+const S_ISVTX = 0o1000;
+
+const protectedLevels = new Map<string, number>();
+
+/** This host's `fs.protected_<what>` sysctl (read once; 0 when it cannot be read). */
+function protectedLevel(what: 'regular' | 'fifos' | 'symlinks'): number {
+  let v = protectedLevels.get(what);
+  if (v === undefined) {
+    try {
+      v = Number(fs.readFileSync(`/proc/sys/fs/protected_${what}`, 'utf8').trim()) || 0;
+    } catch {
+      v = 0;
+    }
+    protectedLevels.set(what, v);
+  }
+  return v;
+}
 
 /** fs.open's string flags as numbers. */
 export function parseOpenFlags(flags: number | string | undefined): number {
@@ -151,6 +171,7 @@ export class PathOverlay implements Overlay {
       const last = todo.length === 0;
       if ((!last || follow || mustBeDir) && this.kind(next) === 'symlink') {
         if (++links > MAX_SYMLINKS) throw new OvlError('ELOOP', 'lookup', path);
+        this.mayFollow(cur, next, path);
         const target = this.core.readlink(next);
         if (target.startsWith('/')) cur = this.core.root;
         todo = components(target).concat(todo);
@@ -250,15 +271,51 @@ export class PathOverlay implements Overlay {
     } catch (e) {
       if (!(e instanceof OvlError) || e.code !== 'ENOENT') throw e;
     }
-    if (existing !== null && this.kind(existing) === 'symlink') {
-      if (flags & O_EXCL) throw new OvlError('EEXIST', 'open', path);
-      if (flags & O_NOFOLLOW) throw new OvlError('ELOOP', 'open', path);
+    if (existing === null) return this.core.create(dir, name, flags, mode, this.caller).file;
+    const kind = this.kind(existing);
+    // O_EXCL implies O_NOFOLLOW; a followed symlink creates at its target
+    if (kind === 'symlink' && !(flags & (O_EXCL | O_NOFOLLOW))) {
       if (depth >= MAX_SYMLINKS) throw new OvlError('ELOOP', 'open', path);
+      this.mayFollow(dir, existing, path);
       const target = this.core.readlink(existing);
       const next = target.startsWith('/') ? target : dir.path.replace(/\/$/, '') + '/' + target;
       return this.openFile(next, flags, mode, depth + 1);
     }
-    return this.core.create(dir, name, flags, mode, this.caller).file;
+    // do_open's order: EEXIST, EISDIR, the sticky-directory rule, then may_open (ELOOP on a symlink)
+    if (flags & O_EXCL) throw new OvlError('EEXIST', 'open', path);
+    if (kind === 'dir') throw new OvlError('EISDIR', 'open', path);
+    this.mayCreateInSticky(dir, existing, path);
+    return this.core.open(existing, flags & ~O_CREAT);
+  }
+
+  /**
+   * The VFS's may_create_in_sticky, which binds root too: O_CREAT on an existing object in a sticky
+   * directory, owned neither by the caller nor by the directory's owner, is EACCES when the
+   * directory is world-writable (group-writable too at level 2) — for regular files and FIFOs
+   * only as `fs.protected_regular`/`fs.protected_fifos` say, for every other type always.
+   */
+  private mayCreateInSticky(dir: OvlNode, node: OvlNode, path: string): void {
+    const d = this.core.getattr(dir);
+    if (!(d.mode & S_ISVTX)) return;
+    const st = this.core.getattr(node);
+    const fmt = st.mode & S_IFMT;
+    const level = fmt === S_IFREG ? protectedLevel('regular') : fmt === S_IFIFO ? protectedLevel('fifos') : undefined;
+    if (level === 0) return;
+    if (st.uid === d.uid || st.uid === this.caller.uid) return;
+    if (d.mode & 0o002 || (d.mode & 0o020 && level !== undefined && level >= 2)) throw new OvlError('EACCES', 'open', path);
+  }
+
+  /**
+   * The VFS's may_follow_link (`fs.protected_symlinks`, root included): a symlink in a sticky
+   * world-writable directory is followed only by its owner or when the directory's owner owns it.
+   */
+  private mayFollow(dir: OvlNode, link: OvlNode, path: string): void {
+    if (protectedLevel('symlinks') === 0) return;
+    const st = this.core.getattr(link);
+    if (st.uid === this.caller.uid) return;
+    const d = this.core.getattr(dir);
+    if ((d.mode & (S_ISVTX | 0o002)) !== (S_ISVTX | 0o002) || d.uid === st.uid) return;
+    throw new OvlError('EACCES', 'open', path);
   }
 
   open(path: OvlPathLike, flags?: number | string, mode = 0o666): Promise<OverlayFileHandle> {

@@ -178,4 +178,18 @@ export const SCENARIOS: Scenario[] = [
       { op: 'stat', path: `/${NAME_LATIN1}`, follow: true },
     ],
   },
+  {
+    name: "O_CREAT on someone else's existing object in a sticky world-writable dir: EACCES before ELOOP, even for root",
+    fixture: fixture([[dir('t', { mode: 0o1777, uid: 65534, gid: 65534 }), { ...symlink('t/l', 'x'), uid: 1, gid: 2 }, { ...file('t/f', 5), uid: 1, gid: 2 }, dir('t/d', { uid: 1, gid: 2 })]]),
+    ops: [
+      { op: 'open', path: '/t/l', flags: ['RDWR', 'CREAT', 'NOFOLLOW'], mode: 0o600, h: 1 },
+      { op: 'open', path: '/t/l', flags: ['RDWR', 'CREAT', 'EXCL'], mode: 0o600, h: 2 },
+      { op: 'open', path: '/t/d', flags: ['RDONLY', 'CREAT'], mode: 0o600, h: 3 },
+      { op: 'mknod', path: '/t/p', kind: 'fifo', mode: 0o644 },
+      { op: 'chown', path: '/t/p', uid: 1, gid: 2, follow: false },
+      { op: 'open', path: '/t/p', flags: ['RDONLY', 'CREAT'], mode: 0o600, h: 4 },
+      { op: 'open', path: '/t/f', flags: ['RDWR', 'CREAT'], mode: 0o600, h: 5 },
+      { op: 'open', path: '/t/l', flags: ['WRONLY', 'CREAT'], mode: 0o600, h: 6 },
+    ],
+  },
 ];
