@@ -2,7 +2,7 @@
  * The long differential run, by hand: random operations on the kernel overlay and on one candidate
  * over identical fresh layer stacks, compared after every operation (test/ovl/diff).
  *
- *   node --import tsx scripts/ovl-fuzz.ts --ops 100000 [--seed N] [--target api|fuse|kernel|fuse-overlayfs]
+ *   node --import tsx scripts/ovl-fuzz.ts --ops 100000 [--seed N] [--target api|fuse|fuse-uncached|kernel|fuse-overlayfs]
  *        [--config follow|on|both] [--per-run 200] [--no-shrink] [--shrink-ms 60000] [--stop] [--out DIR]
  *   node --import tsx scripts/ovl-fuzz.ts --replay FILE.json [--target ...]
  *
@@ -19,7 +19,7 @@ import type { RedirectConfig, SideSpec } from '../test/ovl/diff/executor.js';
 import { generateFixture, type FixtureDesc } from '../test/ovl/diff/fixture.js';
 import type { Op } from '../test/ovl/diff/ops.js';
 import { renderDivergence, runComparison, shrinkDivergence, type Divergence } from '../test/ovl/diff/runner.js';
-import { FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide } from '../test/ovl/diff/sides.js';
+import { FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide, strataFuseUncachedSide } from '../test/ovl/diff/sides.js';
 import type { KnownDifference } from '../test/ovl/diff/compare.js';
 import { asciiJson } from '../test/ovl/diff/bytes.js';
 
@@ -37,7 +37,7 @@ interface Args {
 }
 
 function usage(msg: string): never {
-  console.error(`ovl-fuzz: ${msg}\nusage: node --import tsx scripts/ovl-fuzz.ts --ops N [--seed N] [--target api|fuse|kernel|fuse-overlayfs] [--config follow|on|both] [--per-run N] [--no-shrink] [--shrink-ms MS] [--stop] [--out DIR] | --replay FILE`);
+  console.error(`ovl-fuzz: ${msg}\nusage: node --import tsx scripts/ovl-fuzz.ts --ops N [--seed N] [--target api|fuse|fuse-uncached|kernel|fuse-overlayfs] [--config follow|on|both] [--per-run N] [--no-shrink] [--shrink-ms MS] [--stop] [--out DIR] | --replay FILE`);
   process.exit(2);
 }
 
@@ -79,6 +79,7 @@ function candidate(target: string): SideSpec {
   switch (target) {
     case 'api': return apiSide();
     case 'fuse': return strataFuseSide;
+    case 'fuse-uncached': return strataFuseUncachedSide;
     case 'kernel': return kernelSide('kernel-2');
     case 'fuse-overlayfs': return fuseOverlayfsSide;
     default: return usage(`unknown --target ${target}`);
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovl-fuzz-'));
   process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
   // a FUSE mount reports the FUSE statfs magic: accepted, as in the CI tests
-  const known: KnownDifference[] = args.target === 'fuse' || args.target === 'fuse-overlayfs' ? [FUSE_STATFS_MAGIC] : [];
+  const known: KnownDifference[] = args.target.startsWith('fuse') ? [FUSE_STATFS_MAGIC] : [];
   const sides = { ref: kernelSide('kernel'), cand: candidate(args.target), workDir, known };
   console.log(`ovl-fuzz: kernel ${os.release()} vs ${sides.cand.name}; overlay module parameters: ${moduleParams()}`);
 

@@ -39,6 +39,7 @@ export class Core implements OverlayCore {
     this.engine.onRemove = (e) => {
       for (const f of this.files) if (f.entry === e) f.followCopyUp();
     };
+    this.engine.onAttrChange = (e, listing) => this.onAttrChange?.(e, listing);
   }
 
   get readOnly(): boolean {
@@ -48,6 +49,8 @@ export class Core implements OverlayCore {
   get root(): OvlNode {
     return this.engine.root;
   }
+
+  onAttrChange: ((node: OvlNode, listing: boolean) => void) | null = null;
 
   // ---- reading ------------------------------------------------------------------------------
 
@@ -140,6 +143,7 @@ export class Core implements OverlayCore {
     const fd = asUnion('open', e.path, () => (e.upper ? real.open(this.engine.upperPath(e), realFlags) : openLowerForRead(this.engine.lowerPath(e), realFlags)));
     const f = new OvlOpenFile(this.engine, e, fd, e.upper, flags, (x) => this.files.delete(x));
     this.files.add(f);
+    if (flags & O_TRUNC && e.kind === 'file') this.engine.changed(e);
     return f;
   }
 
@@ -289,6 +293,7 @@ export class Core implements OverlayCore {
     );
     dir.children!.set(newName, created);
     dir.version++;
+    this.engine.changed(e);
     return created;
   }
 
@@ -324,6 +329,7 @@ export class Core implements OverlayCore {
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('EPERM', 'setxattr', e.path);
     this.engine.copyUp(e, 'setxattr');
     asUnion('setxattr', e.path, () => real.lsetxattr(this.engine.upperPath(e), storedXattr(name), value, flags));
+    this.engine.changed(e);
   }
 
   removexattr(node: OvlNode, name: string): void {
@@ -337,6 +343,7 @@ export class Core implements OverlayCore {
     }
     this.engine.copyUp(e, 'removexattr');
     asUnion('removexattr', e.path, () => real.lremovexattr(this.engine.upperPath(e), stored));
+    this.engine.changed(e);
   }
 
   close(): void {

@@ -46,6 +46,8 @@ export class Engine implements LookupEnv {
   private sharedWhiteout: string | null = null;
   /** Called with an entry whose real object is about to lose its name (see beforeRemove). */
   onRemove: ((e: OvlEntry) => void) | null = null;
+  /** Called with each entry whose attributes an operation changed (see OverlayCore.onAttrChange). */
+  onAttrChange: ((e: OvlEntry, listing: boolean) => void) | null = null;
   private tmpCounter = 0;
 
   constructor(layers: Layers) {
@@ -228,6 +230,15 @@ export class Engine implements LookupEnv {
         if (!withOrigin) e.lower = [];
       }
     });
+    // the copy is a new inode (ctime; a dir's link count and listing; a lower hardlink's ino),
+    // and the parent's upper dir got an entry (ctime)
+    this.changed(e, e.isDir);
+    this.changed(parent);
+  }
+
+  /** Reports that `e`'s attributes (and with `listing`, its directory listing) changed (onAttrChange). */
+  changed(e: OvlEntry, listing = false): void {
+    this.onAttrChange?.(e, listing);
   }
 
   private createCopy(src: string, tmp: string, st: Stat, data: boolean): void {
@@ -345,6 +356,8 @@ export class Engine implements LookupEnv {
    */
   beforeRemove(e: OvlEntry): void {
     if (e.upper && !e.isDir) this.onRemove?.(e);
+    // a non-directory's other names lose a link
+    if (!e.isDir) this.changed(e);
   }
 
   close(): void {

@@ -47,19 +47,24 @@ export class OvlOpenFile implements OvlFile {
   }
 
   write(buf: Buffer, offset: number, length: number, position: number): number {
-    return asUnion('write', this.entry.path, () => fs.writeSync(this.current('write'), buf, offset, length, position));
+    const n = asUnion('write', this.entry.path, () => fs.writeSync(this.current('write'), buf, offset, length, position));
+    this.engine.changed(this.entry);
+    return n;
   }
 
   append(buf: Buffer, offset: number, length: number): number {
-    return asUnion('write', this.entry.path, () => {
+    const n = asUnion('write', this.entry.path, () => {
       const fd = this.current('write');
       if (this.flags & fs.constants.O_APPEND) return fs.writeSync(fd, buf, offset, length, null);
       return fs.writeSync(fd, buf, offset, length, Number(fs.fstatSync(fd).size));
     });
+    this.engine.changed(this.entry);
+    return n;
   }
 
   truncate(size: number): void {
     asUnion('ftruncate', this.entry.path, () => fs.ftruncateSync(this.current('ftruncate'), size));
+    this.engine.changed(this.entry);
   }
 
   fsync(datasync: boolean): void {

@@ -43,6 +43,7 @@ export function setattrEntry(engine: Engine, e: OvlEntry, attr: OvlSetattr): Ovl
       real.setTimes(p, attr.atimeNs ?? 'omit', attr.mtimeNs ?? 'omit');
     }
   });
+  engine.changed(e);
   return engine.getattr(e, syscall);
 }
 

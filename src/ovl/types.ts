@@ -223,6 +223,16 @@ export interface OverlayCore {
    * handle opened on a lower file follows the copy-up). A removed node answers for what it was.
    */
   isUpper(target: OvlNode | OvlFile): boolean;
+  /**
+   * Called with every node whose attributes (`getattr`) an operation changed: its own target, a
+   * parent copied up on the way, the source of a link, a name losing a link, a file written
+   * through an open handle. `listing` is true when a directory's listing may have changed too
+   * (a directory copied up: whiteouts in a lone lower dir stop showing once it merges). For
+   * callers that cache per node (the FUSE server tells the kernel which of its cached nodes went
+   * stale). Other names of the same inode are not listed: the engine does not track them.
+   * Default null.
+   */
+  onAttrChange: ((node: OvlNode, listing: boolean) => void) | null;
   /** Drops the engine's caches and closes every open handle's fd. */
   close(): void;
 }

@@ -9,12 +9,13 @@ import type { OverlayOptions, RedirectMode } from '../types.js';
 import { FuseError } from './errors.js';
 
 /**
- * Default entry/attribute cache timeout, in seconds: libfuse's own default. fuse-overlayfs uses
- * 1e9 s (cache forever, trusting that nothing changes the layers behind the mount); strata keeps
- * caches short because a node ID is a union dentry, so after a change through one hard link the
- * other names' cached attributes (nlink, mode) would stay stale for the whole timeout.
+ * Default entry/attribute cache timeout, in seconds: a day, in effect "cache until told" (as
+ * fuse-overlayfs, which uses 1e9 s): nothing but the mount changes the layers, the kernel drops
+ * what its own requests change, and the server invalidates the rest itself — nodes whose
+ * attributes an operation changed on the side (a parent copied up, the other names of a hard
+ * link) get FUSE_NOTIFY_INVAL_INODE. Directory listings are cached too (FOPEN_CACHE_DIR).
  */
-export const DEFAULT_TIMEOUT = 1;
+export const DEFAULT_TIMEOUT = 86_400;
 
 export interface StrataOverlayMountOptions {
   overlay: OverlayOptions;

@@ -61,6 +61,12 @@ export interface FuseDirent {
   next: number;
 }
 
+/** A node the kernel must forget what it cached of: attributes, and with `data` its pages or listing. */
+export interface StaleNode {
+  nodeid: number;
+  data: boolean;
+}
+
 /** What `open` returns: a handle, and how the kernel may cache the file's data. */
 export interface FuseOpened {
   fh: number;
@@ -126,4 +132,11 @@ export interface FuseOps {
   access(ctx: FuseContext, nodeid: number, mask: number): void;
   /** The mount is gone (or the server stops): close everything. Called exactly once. */
   destroy(): void;
+  /**
+   * Nodes whose cached attributes the last request made stale behind the kernel's back (a parent
+   * copied up, another name of a written file), with `data` when their cached contents or listing
+   * are stale too; taking them empties the list. The session tells the kernel after the reply
+   * (FUSE_NOTIFY_INVAL_INODE). Optional: a filesystem without such side effects leaves it out.
+   */
+  takeStaleNodes?(): Iterable<StaleNode>;
 }

@@ -15,11 +15,13 @@
 import fs from 'node:fs';
 import { openOverlayCore } from '../index.js';
 import type { OverlayCore, OverlayOptions, OvlCaller, OvlDir, OvlFile, OvlNode, OvlStat } from '../types.js';
-import type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOpened, FuseOps, FuseSetattr, FuseStatfs } from './ops.js';
+import type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOpened, FuseOps, FuseSetattr, FuseStatfs, StaleNode } from './ops.js';
 import { FUSE_ROOT_ID } from './protocol.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC, O_SYNC, O_DSYNC, O_CREAT, O_EXCL } = fs.constants;
 const O_ACCMODE = O_RDONLY | O_WRONLY | O_RDWR;
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
 /** open(2) flags passed on to the engine; the rest (O_DIRECT, O_NOATIME, O_LARGEFILE, ...) concern the FUSE file only. */
 const OPEN_FLAGS_KEPT = O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC;
 
@@ -66,6 +68,11 @@ class NodeTable {
     return this.byId.get(id)?.node ?? stale();
   }
 
+  /** The ID the kernel holds `node` under, if it holds it. */
+  idOf(node: OvlNode): number | undefined {
+    return this.byNode.get(node);
+  }
+
   /** Counts one lookup of `node` and returns its ID (a new one if the kernel had none). */
   remember(node: OvlNode): number {
     let id = this.byNode.get(node);
@@ -78,14 +85,15 @@ class NodeTable {
     return id;
   }
 
-  forget(id: number, n: number): void {
+  /** Gives back `n` lookups; true when that was the last and the ID is gone. */
+  forget(id: number, n: number): boolean {
     const slot = this.byId.get(id);
-    if (slot === undefined) return;
+    if (slot === undefined) return false;
     slot.lookups -= n;
-    if (slot.lookups <= 0) {
-      this.byId.delete(id);
-      this.byNode.delete(slot.node);
-    }
+    if (slot.lookups > 0) return false;
+    this.byId.delete(id);
+    this.byNode.delete(slot.node);
+    return true;
   }
 
   get size(): number {
@@ -98,15 +106,75 @@ class NodeTable {
   }
 }
 
+/**
+ * What the kernel must be told about its cached attributes: node IDs an operation changed, and
+ * the node IDs that are other names of one inode (non-directories seen with more than one link),
+ * so a change through one name reaches the others.
+ */
+class StaleNodes {
+  /** node ID → whether its data or listing is stale too */
+  private readonly pending = new Map<number, boolean>();
+  private readonly inoOf = new Map<number, bigint>();
+  private readonly namesOf = new Map<bigint, Set<number>>();
+
+  changed(id: number, data: boolean): void {
+    this.pending.set(id, data || (this.pending.get(id) ?? false));
+  }
+
+  /** Records what a reply told the kernel about node `id`. */
+  seen(id: number, attr: FuseAttr): void {
+    if ((attr.mode & S_IFMT) === S_IFDIR || attr.nlink < 2 || this.inoOf.get(id) === attr.ino) return;
+    this.drop(id);
+    this.inoOf.set(id, attr.ino);
+    let names = this.namesOf.get(attr.ino);
+    if (!names) this.namesOf.set(attr.ino, (names = new Set()));
+    names.add(id);
+  }
+
+  drop(id: number): void {
+    const ino = this.inoOf.get(id);
+    if (ino === undefined) return;
+    this.inoOf.delete(id);
+    const names = this.namesOf.get(ino)!;
+    names.delete(id);
+    if (names.size === 0) this.namesOf.delete(ino);
+  }
+
+  /**
+   * The changed nodes and their inodes' other names; empties the list. The other names' pages are
+   * left to AUTO_INVAL_DATA (the kernel drops them when it sees the new size and mtime): dropping
+   * a file's pages could wait on a page lock held by a request queued behind us.
+   */
+  take(): StaleNode[] {
+    if (this.pending.size === 0) return [];
+    const out = new Map(this.pending);
+    for (const id of this.pending.keys()) {
+      const ino = this.inoOf.get(id);
+      if (ino !== undefined) for (const other of this.namesOf.get(ino)!) if (!out.has(other)) out.set(other, false);
+    }
+    this.pending.clear();
+    return [...out].map(([nodeid, data]) => ({ nodeid, data }));
+  }
+}
+
 /** The FuseOps of one overlay mount. */
 export class OverlayFuseOps implements FuseOps {
   private readonly nodes: NodeTable;
+  private readonly stale = new StaleNodes();
   private readonly files = new Map<number, { file: OvlFile; append: boolean; nodeid: number }>();
   private readonly dirs = new Map<number, OvlDir>();
   private nextFh = 1;
 
   constructor(private readonly core: OverlayCore) {
     this.nodes = new NodeTable(core.root);
+    core.onAttrChange = (node, listing) => {
+      const id = this.nodes.idOf(node);
+      if (id !== undefined) this.stale.changed(id, listing);
+    };
+  }
+
+  takeStaleNodes(): StaleNode[] {
+    return this.stale.take();
   }
 
   /** How many node IDs the kernel holds (the root included): for tests of FORGET. */
@@ -120,7 +188,16 @@ export class OverlayFuseOps implements FuseOps {
 
   private entry(node: OvlNode): FuseEntry {
     const attr = toFuseAttr(this.core.getattr(node));
-    return { nodeid: this.nodes.remember(node), attr };
+    const nodeid = this.nodes.remember(node);
+    this.stale.seen(nodeid, attr);
+    return { nodeid, attr };
+  }
+
+  /** Attributes going to the kernel for `nodeid`. */
+  private attrOf(nodeid: number, s: OvlStat): FuseAttr {
+    const attr = toFuseAttr(s);
+    this.stale.seen(nodeid, attr);
+    return attr;
   }
 
   private file(fh: number): { file: OvlFile; append: boolean } {
@@ -152,19 +229,19 @@ export class OverlayFuseOps implements FuseOps {
   }
 
   forget(nodeid: number, nlookup: number): void {
-    this.nodes.forget(nodeid, nlookup);
+    if (this.nodes.forget(nodeid, nlookup)) this.stale.drop(nodeid);
   }
 
   getattr(_ctx: FuseContext, nodeid: number, fh: number | undefined): FuseAttr {
     const open = fh === undefined ? undefined : this.files.get(fh);
-    if (open) return toFuseAttr(open.file.stat());
+    if (open) return this.attrOf(nodeid, open.file.stat());
     try {
-      return toFuseAttr(this.core.getattr(this.nodes.node(nodeid)));
+      return this.attrOf(nodeid, this.core.getattr(this.nodes.node(nodeid)));
     } catch (e) {
       // fstat(2) arrives without a handle: a file unlinked while open still has attributes
       const file = (e as { code?: string }).code === 'ENOENT' ? this.openFileOf(nodeid) : undefined;
       if (file === undefined) throw e;
-      return toFuseAttr(file.stat());
+      return this.attrOf(nodeid, file.stat());
     }
   }
 
@@ -172,14 +249,14 @@ export class OverlayFuseOps implements FuseOps {
     const node = this.nodes.node(nodeid);
     // ftruncate comes with its handle: the handle's file, even when unlinked
     const open = fh === undefined ? undefined : this.files.get(fh);
-    if (open) return toFuseAttr(open.file.setattr(changes));
+    if (open) return this.attrOf(nodeid, open.file.setattr(changes));
     try {
-      return toFuseAttr(this.core.setattr(node, changes));
+      return this.attrOf(nodeid, this.core.setattr(node, changes));
     } catch (e) {
       // fchmod/fchown/futimens arrive without a handle: a file unlinked while open still takes them
       const file = (e as { code?: string }).code === 'ENOENT' ? this.openFileOf(nodeid) : undefined;
       if (file === undefined) throw e;
-      return toFuseAttr(file.setattr(changes));
+      return this.attrOf(nodeid, file.setattr(changes));
     }
   }
 
@@ -212,7 +289,11 @@ export class OverlayFuseOps implements FuseOps {
   }
 
   link(_ctx: FuseContext, nodeid: number, newParent: number, newName: string): FuseEntry {
-    return this.entry(this.core.link(this.nodes.node(nodeid), this.nodes.node(newParent), newName));
+    const source = this.nodes.node(nodeid);
+    const entry = this.entry(this.core.link(source, this.nodes.node(newParent), newName));
+    // the source is now one of several names (the kernel is told its link count went stale)
+    this.attrOf(nodeid, this.core.getattr(source));
+    return entry;
   }
 
   open(_ctx: FuseContext, nodeid: number, flags: number): FuseOpened {

@@ -121,6 +121,8 @@ export const Fattr = {
 /** fuse_open_out.open_flags bits. */
 export const FOPEN_DIRECT_IO = 1 << 0;
 export const FOPEN_KEEP_CACHE = 1 << 1;
+/** Opened directory: the kernel may cache its listing (with KEEP_CACHE, across opens). */
+export const FOPEN_CACHE_DIR = 1 << 3;
 /** fuse_getattr_in.getattr_flags: `fh` is valid (fstat). */
 export const FUSE_GETATTR_FH = 1 << 0;
 /** fuse_fsync_in.fsync_flags: fdatasync. */
@@ -186,6 +188,23 @@ export function encodeOutHeader(buf: Buffer, len: number, error: number, unique:
   buf.writeUInt32LE(len, 0);
   buf.writeInt32LE(error, 4);
   buf.writeBigUInt64LE(unique, 8);
+}
+
+/** fuse_notify_code: FUSE_NOTIFY_INVAL_INODE, sent in the out header's error field with unique 0. */
+export const NOTIFY_INVAL_INODE = 2;
+export const NOTIFY_INVAL_INODE_SIZE = OUT_HEADER_SIZE + 24;
+
+/**
+ * An unsolicited FUSE_NOTIFY_INVAL_INODE for `nodeid`: its cached attributes are stale; with
+ * `offset` < 0 its cached pages are left alone (so the kernel takes no page lock, and the message
+ * can go out while other requests of that inode wait for us). Returns the message length.
+ */
+export function encodeInvalInode(buf: Buffer, nodeid: number, offset = -1, length = 0): number {
+  encodeOutHeader(buf, NOTIFY_INVAL_INODE_SIZE, NOTIFY_INVAL_INODE, 0n);
+  buf.writeBigUInt64LE(BigInt(nodeid), OUT_HEADER_SIZE);
+  buf.writeBigInt64LE(BigInt(offset), OUT_HEADER_SIZE + 8);
+  buf.writeBigInt64LE(BigInt(length), OUT_HEADER_SIZE + 16);
+  return NOTIFY_INVAL_INODE_SIZE;
 }
 
 /**

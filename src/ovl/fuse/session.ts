@@ -26,6 +26,8 @@ import {
   ENTRY_OUT_SIZE,
   FOPEN_DIRECT_IO,
   FOPEN_KEEP_CACHE,
+  FOPEN_CACHE_DIR,
+  encodeInvalInode,
   FUSE_FSYNC_FDATASYNC,
   FUSE_GETATTR_FH,
   FUSE_KERNEL_VERSION,
@@ -111,6 +113,7 @@ function wireTimeNs(sec: bigint, nsec: number): bigint {
 export class FuseSession {
   private readonly req = Buffer.allocUnsafe(REQUEST_BUFFER_SIZE);
   private readonly reply = Buffer.allocUnsafe(OUT_HEADER_SIZE + MAX_WRITE);
+  private readonly notice = Buffer.allocUnsafe(64);
   private readonly timeout: WireTimeout;
   /** timeout > 0: the kernel may also cache misses, and keep file pages across opens. */
   private readonly caching: boolean;
@@ -193,6 +196,32 @@ export class FuseSession {
     if (error !== 0) bodyLen = 0;
     this.send(h.unique, error, bodyLen);
     if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
+    // a SETATTR reply carries the new attributes, and the kernel updates a file it wrote to
+    if (this.caching) this.invalidateStale(h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1);
+  }
+
+  /**
+   * Tells the kernel which of its cached nodes went stale during the request (ops.takeStaleNodes),
+   * once the reply is out. Only a caching mount needs it: with timeout 0 the kernel asks anyway.
+   */
+  private invalidateStale(fresh: number): void {
+    const stale = this.ops.takeStaleNodes?.();
+    if (stale === undefined) return;
+    for (const { nodeid, data } of stale) {
+      if (nodeid === fresh && !data) continue;
+      const len = encodeInvalInode(this.notice, nodeid, data ? 0 : -1);
+      try {
+        fs.writeSync(this.fd, this.notice, 0, len);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') continue; // the kernel has already dropped that inode
+        if (code === 'ENODEV') {
+          this.stopped = true;
+          return;
+        }
+        this.options.onUnexpectedError?.(e, 'notify');
+      }
+    }
   }
 
   private send(unique: bigint, error: number, bodyLen: number): void {
@@ -466,7 +495,8 @@ export class FuseSession {
 
     m.set(Opcode.OPENDIR, (h, args, ctx) => {
       const fh = ops.opendir(ctx, h.nodeid, args.u32());
-      return encodeOpenOut(reply, B, fh, 0) - B;
+      // a caching mount lets the kernel keep listings: every change to a listing goes through it
+      return encodeOpenOut(reply, B, fh, this.caching ? FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE : 0) - B;
     });
 
     m.set(Opcode.READDIR, (h, args, ctx) => this.readdir(h, args, ctx, false));

@@ -87,9 +87,15 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../.
 /** strata's FUSE server entry point (run from source through tsx). */
 export const STRATA_OVERLAY_CLI = path.join(REPO, 'src/ovl/fuse/cli.ts');
 
-/** strata-overlay from source; timeout=0 so the kernel asks the server every time (no stale FUSE caches). */
-export const strataFuseSide: SideSpec = fuseSide(
-  'strata-fuse',
+/**
+ * strata-overlay from source with its default caching: the kernel keeps names, attributes and
+ * listings until the server invalidates them, so a missed invalidation shows up as a divergence.
+ */
+export const strataFuseSide: SideSpec = fuseSide('strata-fuse', [process.execPath, '--import', 'tsx', STRATA_OVERLAY_CLI], (config) => [`redirect_dir=${config}`]);
+
+/** strata-overlay with timeout=0: the kernel asks the server for everything, every time. */
+export const strataFuseUncachedSide: SideSpec = fuseSide(
+  'strata-fuse-uncached',
   [process.execPath, '--import', 'tsx', STRATA_OVERLAY_CLI],
   (config) => ['timeout=0', `redirect_dir=${config}`],
 );
