@@ -19,7 +19,7 @@ import type { RedirectConfig, SideSpec } from '../test/ovl/diff/executor.js';
 import { generateFixture, type FixtureDesc } from '../test/ovl/diff/fixture.js';
 import type { Op } from '../test/ovl/diff/ops.js';
 import { renderDivergence, runComparison, shrinkDivergence, type Divergence } from '../test/ovl/diff/runner.js';
-import { FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide, strataFuseUncachedSide } from '../test/ovl/diff/sides.js';
+import { FUSE_CACHED_LISTING_IMPURE, FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide, strataFuseUncachedSide } from '../test/ovl/diff/sides.js';
 import type { KnownDifference } from '../test/ovl/diff/compare.js';
 import { asciiJson } from '../test/ovl/diff/bytes.js';
 
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovl-fuzz-'));
   process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
   // a FUSE mount reports the FUSE statfs magic: accepted, as in the CI tests
-  const known: KnownDifference[] = args.target.startsWith('fuse') ? [FUSE_STATFS_MAGIC] : [];
+  const known: KnownDifference[] = args.target === 'fuse-overlayfs' ? [FUSE_STATFS_MAGIC] : args.target.startsWith('fuse') ? [FUSE_STATFS_MAGIC, FUSE_CACHED_LISTING_IMPURE] : [];
   const sides = { ref: kernelSide('kernel'), cand: candidate(args.target), workDir, known };
   console.log(`ovl-fuzz: kernel ${os.release()} vs ${sides.cand.name}; overlay module parameters: ${moduleParams()}`);
 

@@ -9,7 +9,8 @@
  *   kernel gives them back with `forget`. A node ID must stay valid until its count drops to 0 and
  *   must never be reused for another object while the mount lives (generation numbers are 0).
  * - Open files and directories are **handles** (`fh`), numbers the filesystem chooses in `open`,
- *   `create` and `opendir` and forgets in `release`/`releasedir`.
+ *   `create` and `opendir` and forgets in `release`/`releasedir` (directories may do without).
+ * - After each request the session asks `takeStaleNodes` what the kernel must forget it cached.
  * - Every method is synchronous: the session answers one request at a time. A method fails by
  *   throwing an error with a negative `errno` (Node's and strata's fs errors have one) or an errno
  *   name in `code` (`'ENOENT'`); the session sends that errno to the kernel. Anything else becomes EIO.
@@ -111,8 +112,12 @@ export interface FuseOps {
   statfs(ctx: FuseContext, nodeid: number): FuseStatfs;
   /** Last close of an open file (no more requests with this fh). */
   release(ctx: FuseContext, nodeid: number, fh: number): void;
-  /** close(2) of one descriptor of the file (may happen several times per handle). */
-  flush(ctx: FuseContext, nodeid: number, fh: number): void;
+  /**
+   * close(2) of one descriptor of the file (may happen several times per handle). Optional: when
+   * absent the session answers ENOSYS and the kernel stops sending FLUSH, one round trip less
+   * per close (a filesystem that writes through has nothing to flush).
+   */
+  flush?(ctx: FuseContext, nodeid: number, fh: number): void;
   fsync(ctx: FuseContext, nodeid: number, fh: number, datasync: boolean): void;
   /** `flags`: XATTR_CREATE / XATTR_REPLACE. */
   setxattr(ctx: FuseContext, nodeid: number, name: string, value: Buffer, flags: number): void;
@@ -120,13 +125,19 @@ export interface FuseOps {
   getxattr(ctx: FuseContext, nodeid: number, name: string): Buffer;
   listxattr(ctx: FuseContext, nodeid: number): string[];
   removexattr(ctx: FuseContext, nodeid: number, name: string): void;
-  opendir(ctx: FuseContext, nodeid: number, flags: number): number;
   /**
-   * Entries of the open directory from `offset` (0 = start, otherwise a `next` handed out before),
-   * `.` and `..` included. The session stops iterating once the reply is full.
+   * A handle for reading the directory. Optional, with releasedir: when absent the session answers
+   * ENOSYS and the kernel opens directories without asking from then on (no OPENDIR/RELEASEDIR;
+   * READDIR comes with fh 0) and keeps their listings cached until a change it makes or sees.
+   */
+  opendir?(ctx: FuseContext, nodeid: number, flags: number): number;
+  /**
+   * Entries of the directory from `offset` (0 = start, otherwise a `next` handed out before),
+   * `.` and `..` included; `fh` is opendir's handle, or 0 without opendir. The session stops
+   * iterating once the reply is full.
    */
   readdir(ctx: FuseContext, nodeid: number, fh: number, offset: number): Iterable<FuseDirent>;
-  releasedir(ctx: FuseContext, nodeid: number, fh: number): void;
+  releasedir?(ctx: FuseContext, nodeid: number, fh: number): void;
   fsyncdir(ctx: FuseContext, nodeid: number, fh: number, datasync: boolean): void;
   /** access(2) with F_OK/R_OK/W_OK/X_OK `mask` (sent only without default_permissions). */
   access(ctx: FuseContext, nodeid: number, mask: number): void;

@@ -162,7 +162,8 @@ export class OverlayFuseOps implements FuseOps {
   private readonly nodes: NodeTable;
   private readonly stale = new StaleNodes();
   private readonly files = new Map<number, { file: OvlFile; append: boolean; nodeid: number }>();
-  private readonly dirs = new Map<number, OvlDir>();
+  /** Listings being read, by directory node: the kernel opens directories without asking (no OPENDIR). */
+  private readonly listings = new Map<number, OvlDir>();
   private nextFh = 1;
 
   constructor(private readonly core: OverlayCore) {
@@ -229,7 +230,14 @@ export class OverlayFuseOps implements FuseOps {
   }
 
   forget(nodeid: number, nlookup: number): void {
-    if (this.nodes.forget(nodeid, nlookup)) this.stale.drop(nodeid);
+    if (!this.nodes.forget(nodeid, nlookup)) return;
+    this.stale.drop(nodeid);
+    this.dropListing(nodeid);
+  }
+
+  private dropListing(nodeid: number): void {
+    this.listings.get(nodeid)?.close();
+    this.listings.delete(nodeid);
   }
 
   getattr(_ctx: FuseContext, nodeid: number, fh: number | undefined): FuseAttr {
@@ -347,10 +355,6 @@ export class OverlayFuseOps implements FuseOps {
     open?.file.close();
   }
 
-  flush(): void {
-    // close(2) of one descriptor: nothing to do, the engine writes through
-  }
-
   fsync(_ctx: FuseContext, _nodeid: number, fh: number, datasync: boolean): void {
     this.file(fh).file.fsync(datasync);
   }
@@ -371,28 +375,27 @@ export class OverlayFuseOps implements FuseOps {
     this.core.removexattr(this.nodes.node(nodeid), name);
   }
 
-  opendir(_ctx: FuseContext, nodeid: number): number {
-    const dir = this.core.opendir(this.nodes.node(nodeid));
-    const fh = this.nextFh++;
-    this.dirs.set(fh, dir);
-    return fh;
+  /**
+   * The directory's merged listing from `offset`. Built at the first READDIR and kept until the
+   * kernel has read to its end (a READDIR past the last entry) or forgets the node; offset 0 (a new
+   * reader, or rewinddir) rebuilds it if the directory changed.
+   */
+  *readdir(_ctx: FuseContext, nodeid: number, _fh: number, offset: number): Iterable<FuseDirent> {
+    let dir = this.listings.get(nodeid);
+    if (dir === undefined) {
+      dir = this.core.opendir(this.nodes.node(nodeid));
+      this.listings.set(nodeid, dir);
+    } else if (offset === 0) {
+      dir.rewind();
+    }
+    const entries = dir.read(offset);
+    if (entries.length === 0) this.dropListing(nodeid);
+    for (const { entry, next } of entries) yield { name: entry.name, ino: entry.ino, type: entry.type, next };
   }
 
-  *readdir(_ctx: FuseContext, _nodeid: number, fh: number, offset: number): Iterable<FuseDirent> {
-    const dir = this.dirs.get(fh) ?? badHandle();
-    // offset 0 is a fresh start or a rewinddir(): the listing is rebuilt if the directory changed
-    if (offset === 0) dir.rewind();
-    for (const { entry, next } of dir.read(offset)) yield { name: entry.name, ino: entry.ino, type: entry.type, next };
-  }
-
-  releasedir(_ctx: FuseContext, _nodeid: number, fh: number): void {
-    const dir = this.dirs.get(fh);
-    this.dirs.delete(fh);
-    dir?.close();
-  }
-
-  fsyncdir(_ctx: FuseContext, _nodeid: number, fh: number): void {
-    if (!this.dirs.has(fh)) badHandle();
+  fsyncdir(_ctx: FuseContext, nodeid: number): void {
+    // the engine writes directories through: only check that the node exists
+    this.nodes.node(nodeid);
   }
 
   access(_ctx: FuseContext, nodeid: number): void {
@@ -409,9 +412,9 @@ export class OverlayFuseOps implements FuseOps {
       }
     };
     for (const { file } of this.files.values()) closeQuietly(file);
-    for (const dir of this.dirs.values()) closeQuietly(dir);
+    for (const dir of this.listings.values()) closeQuietly(dir);
     this.files.clear();
-    this.dirs.clear();
+    this.listings.clear();
     this.nodes.clear();
     this.core.close();
   }

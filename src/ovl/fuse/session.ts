@@ -197,12 +197,12 @@ export class FuseSession {
     this.send(h.unique, error, bodyLen);
     if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
     // a SETATTR reply carries the new attributes, and the kernel updates a file it wrote to
-    if (this.caching) this.invalidateStale(h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1);
+    this.invalidateStale(h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1);
   }
 
   /**
    * Tells the kernel which of its cached nodes went stale during the request (ops.takeStaleNodes),
-   * once the reply is out. Only a caching mount needs it: with timeout 0 the kernel asks anyway.
+   * once the reply is out. Even with timeout 0: the kernel may keep listings (see FuseOps.opendir).
    */
   private invalidateStale(fresh: number): void {
     const stale = this.ops.takeStaleNodes?.();
@@ -457,10 +457,13 @@ export class FuseSession {
       return 0;
     });
 
-    m.set(Opcode.FLUSH, (h, args, ctx) => {
-      ops.flush(ctx, h.nodeid, args.u64());
-      return 0;
-    });
+    const flush = ops.flush?.bind(ops);
+    if (flush) {
+      m.set(Opcode.FLUSH, (h, args, ctx) => {
+        flush(ctx, h.nodeid, args.u64());
+        return 0;
+      });
+    }
 
     m.set(Opcode.FSYNC, (h, args, ctx) => {
       const fh = args.u64();
@@ -493,19 +496,25 @@ export class FuseSession {
       return 0;
     });
 
-    m.set(Opcode.OPENDIR, (h, args, ctx) => {
-      const fh = ops.opendir(ctx, h.nodeid, args.u32());
-      // a caching mount lets the kernel keep listings: every change to a listing goes through it
-      return encodeOpenOut(reply, B, fh, this.caching ? FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE : 0) - B;
-    });
+    const opendir = ops.opendir?.bind(ops);
+    if (opendir) {
+      m.set(Opcode.OPENDIR, (h, args, ctx) => {
+        const fh = opendir(ctx, h.nodeid, args.u32());
+        // a caching mount lets the kernel keep listings: every change to a listing goes through it
+        return encodeOpenOut(reply, B, fh, this.caching ? FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE : 0) - B;
+      });
+    }
 
     m.set(Opcode.READDIR, (h, args, ctx) => this.readdir(h, args, ctx, false));
     m.set(Opcode.READDIRPLUS, (h, args, ctx) => this.readdir(h, args, ctx, true));
 
-    m.set(Opcode.RELEASEDIR, (h, args, ctx) => {
-      ops.releasedir(ctx, h.nodeid, args.u64());
-      return 0;
-    });
+    const releasedir = ops.releasedir?.bind(ops);
+    if (releasedir) {
+      m.set(Opcode.RELEASEDIR, (h, args, ctx) => {
+        releasedir(ctx, h.nodeid, args.u64());
+        return 0;
+      });
+    }
 
     m.set(Opcode.FSYNCDIR, (h, args, ctx) => {
       const fh = args.u64();

@@ -105,3 +105,23 @@ export const FUSE_STATFS_MAGIC: KnownDifference = {
   why: 'a FUSE mount reports the FUSE magic (0x65735546) to statfs; the kernel overlay reports 0x794c7630',
   matches: (i) => i.area === 'outcome' && i.ref === 'ok type=overlay' && i.cand === 'ok type=fuse',
 };
+
+/**
+ * The kernel's readdir clears a directory's `trusted.overlay.impure` when nothing in it needs its
+ * inode number from an origin. Through a caching FUSE mount, listings the kernel serves from its
+ * own cache never reach the server, so an impure mark can stay where the kernel overlay's would be
+ * gone: an upper-dir difference only (the mark is a hint; a stale one costs a lookup, never a wrong
+ * answer).
+ */
+export const FUSE_CACHED_LISTING_IMPURE: KnownDifference = {
+  why: "listings served from the FUSE kernel cache never reach the server, so readdir's clearing of trusted.overlay.impure happens less often",
+  matches: (i) => i.area === 'upper' && i.field === 'xattrs' && i.cand !== undefined && withoutImpure(i.cand) === (i.ref ?? ''),
+};
+
+function withoutImpure(xattrs: string): string {
+  return xattrs
+    .split(' ')
+    .filter((x) => x !== 'trusted.overlay.impure(present)')
+    .join(' ');
+}
+
