@@ -14,8 +14,8 @@
  *
  * Mounts are walked with node:fs (sync calls: the cheapest Node has, so the kernel anchor is at
  * its best), the in-process API with its own promise-returning calls; the kernel mount is also
- * walked with fs.promises, the fair anchor for the API. Medians of BENCH_RUNS (default 3), warm
- * page cache. Targets (issue 6): strata FUSE ≤ 1.0× fuse-overlayfs; API stat-walk faster than
+ * walked with fs.promises, the fair anchor for the API. Medians of BENCH_RUNS (default 5) rounds,
+ * each round running every target once in turn (a fresh instance each time, warmed by one walk). Targets (issue 6): strata FUSE ≤ 1.0× fuse-overlayfs; API stat-walk faster than
  * the kernel mount's.
  *
  *   node --import tsx bench/ovl.ts [ROOTFS.tar]
@@ -29,7 +29,7 @@ import { openOverlay } from '../src/ovl/index.js';
 import type { Overlay } from '../src/ovl/types.js';
 import { strataOverlayCommand } from '../src/driver/fuse-overlay/index.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const tarPath = process.argv[2] ?? execFileSync('bash', [path.join(import.meta.dirname, 'rootfs.sh')], { encoding: 'utf8' }).trim();
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const now = () => process.hrtime.bigint();
@@ -226,22 +226,26 @@ type Op = keyof Surface;
 const OPS: Op[] = ['walk', 'readAll', 'create', 'copyUp'];
 const results = new Map<string, Map<Op, number>>();
 
-async function measure(t: Target): Promise<void> {
-  const times = new Map<Op, number[]>(OPS.map((o) => [o, []]));
-  for (let r = 0; r < RUNS; r++) {
-    const inst = await t.open();
-    try {
-      await inst.surface.walk(); // warm: the page cache and the FUSE server's caches
-      for (const op of OPS) {
-        const t0 = now();
-        await inst.surface[op]();
-        times.get(op)!.push(ms(t0));
-      }
-    } finally {
-      await inst.close();
+/** One fresh instance of `t`: a warm-up walk, then each operation once, timed. */
+async function measureOnce(t: Target, times: Map<string, Map<Op, number[]>>): Promise<void> {
+  const inst = await t.open();
+  try {
+    await inst.surface.walk(); // warm: the page cache and the FUSE server's caches
+    for (const op of OPS) {
+      const t0 = now();
+      await inst.surface[op]();
+      times.get(t.name)!.get(op)!.push(ms(t0));
     }
+  } finally {
+    await inst.close();
   }
-  results.set(t.name, new Map(OPS.map((o) => [o, median(times.get(o)!)])));
+}
+
+/** Runs the targets in turn, RUNS rounds, so that the machine's slow moments fall on all of them. */
+async function measureAll(targets: Target[]): Promise<void> {
+  const times = new Map(targets.map((t) => [t.name, new Map<Op, number[]>(OPS.map((o) => [o, []]))]));
+  for (let r = 0; r < RUNS; r++) for (const t of targets) await measureOnce(t, times);
+  for (const t of targets) results.set(t.name, new Map(OPS.map((o) => [o, median(times.get(t.name)!.get(o)!)])));
 }
 
 try {
@@ -249,7 +253,7 @@ try {
   const entries = await probe.surface.walk();
   await probe.close();
   console.log(`layers: rootfs (${path.basename(tarPath)}) + a merging top layer: ${entries} entries in the merged tree; copy-up targets: ${targets.length}`);
-  for (const t of [kernel, fuseOverlayfs, strataFuse, strataApi]) await measure(t);
+  await measureAll([kernel, fuseOverlayfs, strataFuse, strataApi]);
   // The fs.promises walk of the kernel mount: the API's fair anchor.
   const promiseWalks: number[] = [];
   for (let r = 0; r < RUNS; r++) {

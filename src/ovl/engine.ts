@@ -230,10 +230,10 @@ export class Engine implements LookupEnv {
         if (!withOrigin) e.lower = [];
       }
     });
-    // the copy is a new inode (ctime; a dir's link count and listing; a lower hardlink's ino),
-    // and the parent's upper dir got an entry (ctime)
+    // the copy is a new inode (ctime; a dir's link count and listing; a lower hardlink's ino).
+    // The parent (copied up before, and reported then) got an entry but has its times put back
+    // and, merged, a link count of 1: only its ctime moved, which is not reported.
     this.changed(e, e.isDir);
-    this.changed(parent);
   }
 
   /** Reports that `e`'s attributes (and with `listing`, its directory listing) changed (onAttrChange). */
