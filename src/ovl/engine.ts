@@ -30,6 +30,10 @@ import type { OvlStat } from './types.js';
 
 let nextDev = 0x3f00;
 
+/** Who this process creates files as (a copy is chowned only when the original's owner differs). */
+const EUID = process.geteuid!();
+const EGID = process.getegid!();
+
 /** Longest absolute redirect the kernel writes (redirect_max). */
 const REDIRECT_MAX = 256;
 
@@ -212,7 +216,7 @@ export class Engine implements LookupEnv {
       try {
         this.createCopy(src, tmp, st, opts.data);
         copyXattrs(src, tmp);
-        if (Number(st.uid) !== process.geteuid!() || Number(st.gid) !== process.getegid!()) real.lchown(tmp, Number(st.uid), Number(st.gid));
+        if (Number(st.uid) !== EUID || Number(st.gid) !== EGID) real.lchown(tmp, Number(st.uid), Number(st.gid));
         if (e.kind !== 'symlink') real.chmod(tmp, Number(st.mode) & 0o7777);
         if (withOrigin) real.lsetxattr(tmp, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, src));
         real.setTimes(tmp, st.atimeNs, st.mtimeNs);
