@@ -3,6 +3,10 @@
  * in the same run: strata through FUSE (`strata-overlay`), strata in-process (the `Overlay` API,
  * no mount), the kernel overlay, and fuse-overlayfs 1.10 (Debian's, the C userspace peer).
  *
+ * Nothing is deleted until the end: on this VM's ext4, files created within minutes of a mass
+ * deletion are several times slower to create (see bench/README.md), which would skew `create`
+ * against whichever target runs after another's cleanup. A run needs ~1 GB of /var/tmp.
+ *
  * Layers: the debootstrap minbase rootfs (bench/rootfs.sh; the entry count is printed) as
  * the bottom lower, and a small second lower on top that replaces, deletes (whiteouts) and adds
  * entries in /etc and /usr/share/doc, so directories really merge. Each run gets a fresh empty upper.
@@ -189,7 +193,6 @@ function mounted(name: string, mount: (d: ReturnType<typeof freshDirs>) => void)
         surface: syncSurface(d.merged),
         close: async () => {
           sys.umount2(d.merged, sys.constants.MNT_DETACH);
-          fs.rmSync(path.dirname(d.merged), { recursive: true, force: true });
         },
       };
     },
@@ -216,7 +219,6 @@ const strataApi: Target = {
       surface: apiSurface(ovl),
       close: async () => {
         await ovl.close();
-        fs.rmSync(path.dirname(d.merged), { recursive: true, force: true });
       },
     };
   },

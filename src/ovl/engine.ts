@@ -409,13 +409,16 @@ export function openLowerForRead(p: string, flags: number): number {
   }
 }
 
+/** One buffer for every copy-up: the engine is synchronous, so copies never overlap. */
+const copyBuffer = Buffer.allocUnsafe(1024 * 1024);
+
 /** Copies a regular file's bytes into a new file (mode 0 until the metadata is applied). */
 function copyData(src: string, dst: string): void {
   const from = openLowerForRead(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
   try {
     const to = real.open(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0);
     try {
-      const buf = Buffer.allocUnsafe(1024 * 1024);
+      const buf = copyBuffer;
       for (let pos = 0; ; ) {
         const n = fs.readSync(from, buf, 0, buf.length, pos);
         if (n === 0) break;

@@ -12,13 +12,18 @@
  *     mountpoint: '/mnt/rootfs',
  *     mount: { source: 'strata-overlay', subtype: 'strata-overlay' },
  *     ops: { module: overlayOpsUrl, export: 'createOverlayFuseOps', args: { lowerdirs: [A, B], upperdir: U, workdir: W } },
- *     timeout: 1,
+ *     timeout: 86_400,
  *   });
  *   // 2. the kernel's first request is INIT: protocol 7.31+, 1 MiB writes (MAX_PAGES, BIG_WRITES),
  *   //    READDIRPLUS, atomic O_TRUNC; the promise resolves once it is answered — the mount is live
  *   // 3. every access becomes requests: `cat /mnt/rootfs/etc/hosts` is LOOKUP etc (parent node 1,
- *   //    the root) → node 2, LOOKUP hosts → node 3, OPEN → fh, READ into the reply buffer, FLUSH,
- *   //    RELEASE; later the kernel FORGETs nodes 2 and 3 when it drops them from its caches
+ *   //    the root) → node 2, LOOKUP hosts → node 3, OPEN → fh, READ into the reply buffer,
+ *   //    RELEASE; later the kernel FORGETs nodes 2 and 3 when it drops them from its caches.
+ *   //    The kernel keeps names, attributes and listings (a day, until told): after a request that
+ *   //    changed other nodes behind its back (a parent copied up, another name of a hard link),
+ *   //    the session sends FUSE_NOTIFY_INVAL_INODE for them. OPENDIR, RELEASEDIR and FLUSH are
+ *   //    answered ENOSYS once, and the kernel stops sending them: fewer round trips, which is
+ *   //    where a FUSE mount's time goes
  *   // 4. `umount /mnt/rootfs`: the next read of /dev/fuse fails with ENODEV, the session closes the
  *   //    engine and the worker ends
  *   await server.unmount();
