@@ -177,19 +177,26 @@ export class Engine implements LookupEnv {
   getattr(e: OvlEntry, syscall = 'stat'): OvlStat {
     this.alive(e, syscall);
     const st = asUnion(syscall, e.path, () => lstat(this.realPath(e)));
+    if (e.isDir) return this.dirStat(e, st);
     let ino = st.ino;
-    let nlink = Number(st.nlink);
-    if (e.isDir) {
-      if (e.parent !== null && e.upper && e.lower.length > 0) {
-        if (e.lowerIno === undefined) e.lowerIno = lstat(this.lowerPath(e)).ino;
-        ino = e.lowerIno;
-      }
-      if (e.isMerge) nlink = 1;
-    } else if (e.upper) {
+    if (e.upper) {
       const o = this.origin(e, st);
       if (o !== null && o.nlink === 1) ino = o.ino;
     }
-    return toOvlStat(st, this.dev, ino, nlink);
+    return toOvlStat(st, this.dev, ino, Number(st.nlink));
+  }
+
+  /**
+   * A directory's union attributes from its real dir's `st` (also for an open directory whose name
+   * was removed): a merged dir has nlink 1 and, below the root, its top lower dir's ino.
+   */
+  dirStat(e: OvlEntry, st: Stat): OvlStat {
+    let ino = st.ino;
+    if (e.parent !== null && e.upper && e.lower.length > 0) {
+      if (e.lowerIno === undefined) e.lowerIno = lstat(this.lowerPath(e)).ino;
+      ino = e.lowerIno;
+    }
+    return toOvlStat(st, this.dev, ino, e.isMerge ? 1 : Number(st.nlink));
   }
 
   // ---- copy-up ------------------------------------------------------------------------------

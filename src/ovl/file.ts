@@ -75,6 +75,7 @@ export class OvlOpenFile implements OvlFile {
     if (this.closed) throw new OvlError('EBADF', 'setattr', this.entry.path);
     if (!this.entry.removed) return setattrEntry(this.engine, this.entry, attr);
     setattrFd(this.engine, this.current('setattr'), this.entry.path, attr);
+    this.engine.changed(this.entry);
     return this.stat();
   }
 
@@ -84,7 +85,8 @@ export class OvlOpenFile implements OvlFile {
     // unlinked while open: the real inode is all that is left, with the origin it had (the kernel's
     // overlay inode keeps its lower stack, so st_ino stays the origin's)
     const st = fs.fstatSync(fd, { bigint: true });
-    const origin = this.entry.upper && !this.entry.isDir ? this.entry.origin : null;
+    if (this.entry.isDir) return this.engine.dirStat(this.entry, st);
+    const origin = this.entry.upper ? this.entry.origin : null;
     return toOvlStat(st, this.engine.dev, origin && origin.nlink === 1 ? origin.ino : st.ino, Number(st.nlink));
   }
 

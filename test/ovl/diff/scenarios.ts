@@ -192,4 +192,32 @@ export const SCENARIOS: Scenario[] = [
       { op: 'open', path: '/t/l', flags: ['WRONLY', 'CREAT'], mode: 0o600, h: 6 },
     ],
   },
+  {
+    name: 'fstat of an open merged dir whose name was removed: the overlay inode keeps nlink 1',
+    fixture: fixture([[dir('e'), file('e/x', 3)]]),
+    ops: [
+      { op: 'rename', from: '/e', to: '/i', flags: [] },
+      { op: 'open', path: '/i', flags: ['RDONLY'], mode: 0, h: 1 },
+      { op: 'unlink', path: '/i/x' },
+      { op: 'rmdir', path: '/i' },
+      { op: 'fstat', h: 1 },
+    ],
+  },
+  {
+    name: 'a change through a handle whose name is gone shows at the names left (hard links)',
+    fixture: fixture([[file('e', 10)]]),
+    ops: [
+      { op: 'link', from: '/e', to: '/g' },
+      { op: 'open', path: '/g', flags: ['RDWR'], mode: 0, h: 1 },
+      { op: 'link', from: '/e', to: '/l' },
+      { op: 'stat', path: '/l', follow: false },
+      { op: 'unlink', path: '/g' },
+      { op: 'unlink', path: '/e' },
+      { op: 'ftruncate', h: 1, size: 5000 },
+      { op: 'stat', path: '/l', follow: false },
+      { op: 'write', h: 1, len: 100, pos: 6000, seed: 3 },
+      { op: 'stat', path: '/l', follow: false },
+    ],
+  },
 ];
+

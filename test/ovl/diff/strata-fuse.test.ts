@@ -15,8 +15,8 @@ import { FUSE_CACHED_LISTING_IMPURE, FUSE_STATFS_MAGIC, kernelSide, strataFuseSi
 const SEED_OF: Record<RedirectConfig, number> = { follow: 21, on: 22 };
 const OPS = 30;
 const FUSE_KNOWN = [FUSE_STATFS_MAGIC, FUSE_CACHED_LISTING_IMPURE];
-/** The scenarios where FUSE adds its own risks: an fd across copy-up, dir removal and re-creation, xattrs. */
-const FUSE_SCENARIOS = SCENARIOS.filter((s) => /read-only fd|rmdir of a merged/.test(s.name));
+/** The scenarios where FUSE adds its own risks: an fd across copy-up, dir removal and re-creation, cached attributes of other names. */
+const FUSE_SCENARIOS = SCENARIOS.filter((s) => /read-only fd|rmdir of a merged|names left/.test(s.name));
 
 describe('differential: kernel overlay vs strata-overlay (FUSE)', () => {
   for (const config of ['follow', 'on'] as RedirectConfig[]) {
@@ -35,8 +35,8 @@ describe('differential: kernel overlay vs strata-overlay (FUSE)', () => {
     });
   }
 
-  it('scenarios through the mount (redirect_dir=on): fd across copy-up, rmdir+mkdir', async () => {
-    assert.equal(FUSE_SCENARIOS.length, 2, 'the two FUSE-relevant scenarios exist');
+  it('scenarios through the mount (redirect_dir=on): fd across copy-up, rmdir+mkdir, hard links seen through the cache', async () => {
+    assert.equal(FUSE_SCENARIOS.length, 3, 'the FUSE-relevant scenarios exist');
     const workDir = tempDir('ovl-diff-');
     for (const s of FUSE_SCENARIOS) await expectScenarioAgrees({ ref: kernelSide(), cand: strataFuseSide, workDir, known: FUSE_KNOWN, shrinkMs: 10_000 }, s, 'on');
   });
