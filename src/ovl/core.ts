@@ -300,15 +300,29 @@ export class Core implements OverlayCore {
   // ---- removing and moving ------------------------------------------------------------------
 
   unlink(dir: OvlNode, name: string): void {
-    removeEntry(this.engine, entryOf(dir), name, false);
+    this.reportingFailure([dir], () => removeEntry(this.engine, entryOf(dir), name, false));
   }
 
   rmdir(dir: OvlNode, name: string): void {
-    removeEntry(this.engine, entryOf(dir), name, true);
+    this.reportingFailure([dir], () => removeEntry(this.engine, entryOf(dir), name, true));
   }
 
   rename(dir: OvlNode, name: string, newDir: OvlNode, newName: string, flags: number): void {
-    renameEntries(this.engine, entryOf(dir), name, entryOf(newDir), newName, flags);
+    this.reportingFailure([dir, newDir], () => renameEntries(this.engine, entryOf(dir), name, entryOf(newDir), newName, flags));
+  }
+
+  /**
+   * Runs a removal or rename; when it fails, its directories are reported changed: the kernel's
+   * own order of checks lets such a call copy things up (and touch their parents) before it
+   * fails, and a failed call is one whose directories a caching caller does not refresh itself.
+   */
+  private reportingFailure(dirs: OvlNode[], fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      for (const d of dirs) this.engine.changed(entryOf(d));
+      throw e;
+    }
   }
 
   // ---- changing -----------------------------------------------------------------------------

@@ -175,6 +175,7 @@ export class Engine implements LookupEnv {
   }
 
   getattr(e: OvlEntry, syscall = 'stat'): OvlStat {
+    if (e.removed && e.removedStat !== null) return e.removedStat;
     this.alive(e, syscall);
     const st = asUnion(syscall, e.path, () => lstat(this.realPath(e)));
     if (e.isDir) return this.dirStat(e, st);
@@ -369,6 +370,12 @@ export class Engine implements LookupEnv {
     if (e.upper && !e.isDir) this.onRemove?.(e);
     // a non-directory's other names lose a link
     if (!e.isDir) this.changed(e);
+    // a removed directory's inode lives on while open: a merged one still says nlink 1, any other 0
+    const st = e.isDir ? lstatMaybe(this.realPath(e)) : undefined;
+    if (st) {
+      const s = this.dirStat(e, st);
+      e.removedStat = e.isMerge ? s : { ...s, nlink: 0 };
+    }
   }
 
   close(): void {

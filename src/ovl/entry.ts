@@ -6,7 +6,7 @@
  * children (the dcache) and, when several lower layers merge, one index of the lower names.
  */
 import type { RawDirents } from '../sys/index.js';
-import type { OvlFileType, OvlNode } from './types.js';
+import type { OvlFileType, OvlNode, OvlStat } from './types.js';
 
 /** A directory or object in a lower layer: layer index (0 = top lower) and path inside it ('' = its root). */
 export interface LowerRef {
@@ -47,6 +47,8 @@ export class OvlEntry implements OvlNode {
   version = 0;
   /** Set when the name was removed (unlink, rmdir, rename over it); operations then fail with ENOENT. */
   removed = false;
+  /** A directory's attributes as it was removed: what the kernel's open directory still answers to fstat. */
+  removedStat: OvlStat | null = null;
   /** Cached lower-side attributes that never change: the top lower object's ino (merged dirs). */
   lowerIno: bigint | undefined = undefined;
 

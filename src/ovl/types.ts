@@ -143,7 +143,8 @@ export interface OvlErrorShape extends Error {
 /**
  * A union dentry: one name in the merged tree. Nodes are handed out by `lookup`/`create`-like calls
  * and stay valid until the object is removed (then operations on it fail with ENOENT, except on
- * files already open). A node that was renamed keeps working at its new name. Nodes are the FUSE
+ * files already open, and `getattr` of a directory, which answers what it was, as the kernel's
+ * open directory does). A node that was renamed keeps working at its new name. Nodes are the FUSE
  * server's node IDs; two hard-linked names are two nodes with the same `ino`.
  */
 export interface OvlNode {
