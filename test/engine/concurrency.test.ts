@@ -23,7 +23,8 @@ import { intentsDir } from '../../src/engine/intent.js';
 import * as sys from '../../src/sys/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { checkNothingOrphaned, checkWhole, unmountUnder } from '../layer/store-crash-checks.js';
-import { bundleScript, killAllLoaded, spawnLoaded } from './crash-bundle.js';
+import { bundleScript } from '../helpers/bundle.js';
+import { killAllLoaded, spawnLoaded } from './crash-bundle.js';
 import { stateHash } from './crash-checks.js';
 
 const PROCESSES = 8;

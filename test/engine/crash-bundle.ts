@@ -1,38 +1,9 @@
 /**
- * Child scripts as one bundled file, for tests that start many children (the crash trials, the
- * concurrency test). Under tsx a child spends about a second of CPU compiling and resolving the
- * sources before it does anything; the same child bundled once by esbuild (which tsx itself uses)
- * starts in a quarter of that.
- *
- *   const file = await bundleScript(new URL('./crash-child.ts', import.meta.url), `${work}/child.mjs`);
- *   spawn(process.execPath, [file, ...args]);
- *
- * The bundle may live anywhere: `import.meta.url` is defined as the URL of src/sys/native.ts, so
- * what finds files next to the sources (the native addon above package.json, zstd's binding, the
- * version) finds them as under tsx; npm packages are bundled in.
+ * Children that load first and start on a line from the test (the crash trials, the concurrency
+ * test): `spawnLoaded` runs a bundled script (test/helpers/bundle.ts) and resolves once it says
+ * `loaded`, so the next children load while one runs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import * as esbuild from 'esbuild';
-
-const ANCHOR = new URL('../../src/sys/native.ts', import.meta.url);
-
-/** Bundles `entry` (a TypeScript script) into the ES module `outfile` and returns its path. */
-export async function bundleScript(entry: URL, outfile: string): Promise<string> {
-  await esbuild.build({
-    entryPoints: [fileURLToPath(entry)],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    outfile,
-    logLevel: 'error',
-    define: { 'import.meta.url': JSON.stringify(pathToFileURL(fileURLToPath(ANCHOR)).href) },
-    // CommonJS packages (commander) call require for Node's built-ins.
-    banner: { js: "import { createRequire as __strataCreateRequire } from 'node:module'; const require = __strataCreateRequire(import.meta.url);" },
-  });
-  return outfile;
-}
 
 export interface LoadedChild {
   /** Writes `line` to its stdin (the go line: until then it waits, loaded). */

@@ -20,7 +20,8 @@ import { execFileSync } from 'node:child_process';
 import * as sys from '../../src/sys/index.js';
 import { Rng, trialSeed } from '../layer/store-crash-shared.js';
 import { unmountUnder } from '../layer/store-crash-checks.js';
-import { bundleScript, killAllLoaded, spawnLoaded, type LoadedChild } from './crash-bundle.js';
+import { bundleScript } from '../helpers/bundle.js';
+import { killAllLoaded, spawnLoaded, type LoadedChild } from './crash-bundle.js';
 import { VERBS, buildFixture, verbArgs, type Fixture, type Verb } from './crash-fixture.js';
 import { checkAfterRecovery, checkBeforeRecovery, viewOf, type EngineView } from './crash-checks.js';
 

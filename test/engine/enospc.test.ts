@@ -19,7 +19,7 @@ import { intentsDir } from '../../src/engine/intent.js';
 import * as sys from '../../src/sys/index.js';
 import { tempDir } from '../helpers/tmp.js';
 import { checkNothingOrphaned, checkWhole, unmountUnder } from '../layer/store-crash-checks.js';
-import { bundleScript } from './crash-bundle.js';
+import { bundleScript } from '../helpers/bundle.js';
 
 const DISK_MB = 16;
 const LAYER_MB = 4;

@@ -1,8 +1,16 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { bundleScriptSync } from './bundle.js';
+import { tempDir } from './tmp.js';
 
-const entry = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli-entry.ts');
+const entry = new URL('./cli-entry.ts', import.meta.url);
+let bundled: string | undefined;
+
+/** The CLI, bundled once per test process: a child then starts in ~0.3 s instead of ~1 s through tsx. */
+function cliFile(): string {
+  bundled ??= bundleScriptSync(entry, path.join(tempDir('strata-cli-bundle-'), 'strata.mjs'));
+  return bundled;
+}
 
 export interface CliResult {
   status: number;
@@ -10,9 +18,9 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `strata ARGS` in a child process (from the sources, through tsx). */
+/** Runs `strata ARGS` in a child process (the sources, bundled). */
 export function strata(args: string[], opts: { input?: string | Buffer; env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
+  const r = spawnSync(process.execPath, [cliFile(), ...args], {
     input: opts.input,
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',

@@ -4,6 +4,7 @@
  * containers/storage starts fuse-overlayfs (its `mount_program`): with the kernel's option string,
  * returning once the mount is live; `umount2` ends it (the daemon exits when its connection does).
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -16,15 +17,24 @@ import type { MergedMounter, MountMethod, MountRequest } from '../overlay2/mount
 export const FUSE_OVERLAY_FSTYPE = 'fuse.strata-overlay';
 
 /**
- * How to run strata-overlay from this very installation: the CLI module next to this one, with
- * tsx when strata runs from its TypeScript sources (tests, scripts) — so the daemon is always the
- * same build as the driver that starts it.
+ * How to run strata-overlay from this very installation: its CLI module in the same tree as this
+ * one (`src/`, with tsx, when strata runs from its TypeScript sources; `dist/` when built) — so the
+ * daemon is always the same build as the driver that starts it. The tree is found from the
+ * package root, not from this module's own place, so that a bundle of strata finds it too.
  */
 export function strataOverlayCommand(): { file: string; args: string[] } {
   const self = fileURLToPath(import.meta.url);
   const ext = path.extname(self);
-  const cli = path.join(path.dirname(self), '..', '..', 'ovl', 'fuse', `cli${ext}`);
+  const cli = path.join(packageRoot(path.dirname(self)), ext === '.ts' ? 'src' : 'dist', 'ovl', 'fuse', `cli${ext}`);
   return { file: process.execPath, args: ext === '.ts' ? ['--import', 'tsx', cli] : [cli] };
+}
+
+/** The nearest directory at or above `dir` holding a package.json. */
+function packageRoot(dir: string): string {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, 'package.json'))) return d;
+    if (path.dirname(d) === d) throw new StrataError('FUSE_OVERLAY_NOT_FOUND', `strata-overlay: no package.json above ${dir}`);
+  }
 }
 
 /** A lowerdir entry with the kernel's escaping of `:` (and of the escape itself). */
