@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { OvlError } from './errors.js';
-import { byteString, textOf } from './realfs.js';
+import { S_IFIFO, S_IFMT, S_IFREG, S_ISVTX, byteString, textOf } from './realfs.js';
 import {
   type Overlay,
   type OvlBufferDirent,
@@ -24,10 +24,6 @@ import {
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_APPEND, O_SYNC, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 const MAX_SYMLINKS = 40;
-const S_IFMT = 0o170000;
-const S_IFREG = 0o100000;
-const S_IFIFO = 0o010000;
-const S_ISVTX = 0o1000;
 
 const protectedLevels = new Map<string, number>();
 

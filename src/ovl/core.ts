@@ -11,7 +11,7 @@ import { OvlOpenFile } from './file.js';
 import { prepareLayers } from './options.js';
 import { OvlOpenDir } from './readdir.js';
 import * as real from './realfs.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, XATTR_OPAQUE, kindOfMode, lstat } from './realfs.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, S_ISGID, XATTR_OPAQUE, kindOfMode, lstat } from './realfs.js';
 import { removeEntry } from './remove.js';
 import { renameEntries } from './rename.js';
 import { setattrEntry } from './setattr.js';
@@ -19,7 +19,6 @@ import { OVERLAYFS_SUPER_MAGIC, type OpenFlags, type OverlayCore, type OverlayOp
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
 const O_ACCMODE = 3;
-const S_ISGID = 0o2000;
 const NAME_MAX = 255;
 
 function entryOf(node: OvlNode): OvlEntry {

@@ -51,6 +51,8 @@ export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
 export const S_IFIFO = 0o010000;
 export const S_IFSOCK = 0o140000;
+export const S_ISGID = 0o2000;
+export const S_ISVTX = 0o1000;
 
 export type Stat = fs.BigIntStats;
 

@@ -22,7 +22,7 @@
  *
  * Methods marked optional answer ENOSYS when absent; the kernel then stops sending most of them.
  */
-import type { OvlFileType } from '../types.js';
+import type { OvlFileType, OvlSetattr } from '../types.js';
 import type { WireAttr, WireStatfs } from './protocol.js';
 
 /** Who sent a request (from fuse_in_header). */
@@ -44,15 +44,8 @@ export interface FuseEntry {
   attr: FuseAttr;
 }
 
-/** SETATTR's changes; absent fields stay as they are. Times are ns since the epoch, or 'now'. */
-export interface FuseSetattr {
-  mode?: number;
-  uid?: number;
-  gid?: number;
-  size?: number;
-  atimeNs?: bigint | 'now';
-  mtimeNs?: bigint | 'now';
-}
+/** SETATTR's changes, the engine's shape: absent fields stay as they are; times are ns since the epoch, or 'now'. */
+export type FuseSetattr = OvlSetattr;
 
 /** One directory entry; `next` is the offset a later READDIR passes to continue after it. */
 export interface FuseDirent {

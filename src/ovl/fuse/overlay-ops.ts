@@ -14,14 +14,13 @@
  */
 import fs from 'node:fs';
 import { openOverlayCore } from '../index.js';
+import { S_IFDIR, S_IFMT } from '../realfs.js';
 import type { OverlayCore, OverlayOptions, OvlCaller, OvlDir, OvlFile, OvlNode, OvlStat } from '../types.js';
 import type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOpened, FuseOps, FuseSetattr, FuseStatfs, StaleNode } from './ops.js';
 import { FUSE_ROOT_ID } from './protocol.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC, O_SYNC, O_DSYNC, O_CREAT, O_EXCL } = fs.constants;
 const O_ACCMODE = O_RDONLY | O_WRONLY | O_RDWR;
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
 /** open(2) flags passed on to the engine; the rest (O_DIRECT, O_NOATIME, O_LARGEFILE, ...) concern the FUSE file only. */
 const OPEN_FLAGS_KEPT = O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC;
 

@@ -11,12 +11,8 @@
  */
 import os from 'node:os';
 import type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOps, FuseOpened, FuseSetattr, FuseStatfs } from '../../../src/ovl/fuse/ops.js';
-import type { OvlFileType } from '../../../src/ovl/types.js';
+import { S_IFDIR, S_IFLNK, S_IFMT, S_IFREG, kindOfMode } from '../../../src/ovl/realfs.js';
 
-const S_IFMT = 0o170000;
-const S_IFDIR = 0o040000;
-const S_IFREG = 0o100000;
-const S_IFLNK = 0o120000;
 const XATTR_CREATE = 1;
 const XATTR_REPLACE = 2;
 const RENAME_NOREPLACE = 1;
@@ -55,25 +51,6 @@ function fail(code: string): never {
 
 function nowNs(): bigint {
   return BigInt(Date.now()) * 1_000_000n;
-}
-
-function fileType(mode: number): OvlFileType {
-  switch (mode & S_IFMT) {
-    case S_IFDIR:
-      return 'dir';
-    case S_IFREG:
-      return 'file';
-    case S_IFLNK:
-      return 'symlink';
-    case 0o010000:
-      return 'fifo';
-    case 0o140000:
-      return 'socket';
-    case 0o020000:
-      return 'char';
-    default:
-      return 'block';
-  }
 }
 
 class MemFs implements FuseOps {
@@ -413,7 +390,7 @@ class MemFs implements FuseOps {
       { name: '.', ino: BigInt(d.ino), type: 'dir', next: 1 },
       { name: '..', ino: BigInt(d.parent), type: 'dir', next: 2 },
     ];
-    for (const [name, ino] of d.children) list.push({ name, ino: BigInt(ino), type: fileType(this.get(ino).mode), next: list.length + 1 });
+    for (const [name, ino] of d.children) list.push({ name, ino: BigInt(ino), type: kindOfMode(this.get(ino).mode), next: list.length + 1 });
     const fh = this.nextFh++;
     this.dirs.set(fh, list);
     return fh;
