@@ -571,42 +571,72 @@ static napi_value js_mknodat(napi_env env, napi_callback_info info) {
 
 /* ---- extended attributes (never following symlinks) ----------------------------------------- */
 
-/* lgetxattr(path, name) -> Buffer | null (null when the attribute does not exist) */
-static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
+/* An xattr call's object: a path (never followed: the l* calls) or an open fd (the f* calls). */
+typedef struct {
+  int fd; /* -1 for a path */
+  cstr_t path;
+} xtarget_t;
+
+/* Reads the fd (by_fd) or path (string|Buffer) argument. Returns 0, or -1 with an exception pending. */
+static int get_xtarget(napi_env env, napi_value v, int by_fd, xtarget_t *t) {
+  t->fd = -1;
+  t->path.p = NULL;
+  if (by_fd) return get_int(env, v, "fd", &t->fd);
+  return get_cstr(env, v, "path", 0, &t->path);
+}
+
+static ssize_t x_get(const xtarget_t *t, const char *name, void *buf, size_t size) {
+  return t->fd >= 0 ? fgetxattr(t->fd, name, buf, size) : lgetxattr(t->path.p, name, buf, size);
+}
+static int x_set(const xtarget_t *t, const char *name, const void *value, size_t size, int flags) {
+  return t->fd >= 0 ? fsetxattr(t->fd, name, value, size, flags) : lsetxattr(t->path.p, name, value, size, flags);
+}
+static ssize_t x_list(const xtarget_t *t, char *list, size_t size) {
+  return t->fd >= 0 ? flistxattr(t->fd, list, size) : llistxattr(t->path.p, list, size);
+}
+static int x_remove(const xtarget_t *t, const char *name) {
+  return t->fd >= 0 ? fremovexattr(t->fd, name) : lremovexattr(t->path.p, name);
+}
+/* The syscall to name in an error: XNAME(t, "getxattr") is "lgetxattr" for a path, "fgetxattr" for an fd. */
+#define XNAME(t, op) ((t)->fd >= 0 ? "f" op : "l" op)
+
+/* lgetxattr(path, name) / fgetxattr(fd, name) -> Buffer | null (null when the attribute does not exist) */
+static napi_value do_getxattr(napi_env env, napi_callback_info info, int by_fd) {
   ARGS(2);
-  cstr_t path, name;
+  xtarget_t path;
+  cstr_t name;
   napi_value ret = NULL;
   char stackbuf[4096];
-  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  if (get_xtarget(env, argv[0], by_fd, &path)) return NULL;
   if (get_cstr(env, argv[1], "name", 0, &name)) {
-    cstr_free(&path);
+    cstr_free(&path.path);
     return NULL;
   }
-  ssize_t n = lgetxattr(path.p, name.p, stackbuf, sizeof stackbuf);
+  ssize_t n = x_get(&path, name.p, stackbuf, sizeof stackbuf);
   if (n >= 0) {
     void *data;
     napi_create_buffer_copy(env, (size_t)n, stackbuf, &data, &ret);
   } else if (errno == ENODATA) {
     napi_get_null(env, &ret);
   } else if (errno != ERANGE) {
-    throw_sys(env, errno, "lgetxattr", path.p, NULL, NULL);
+    throw_sys(env, errno, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
   } else {
     /* larger than the stack buffer: ask for the size, and retry if it grew meanwhile */
     for (;;) {
-      ssize_t size = lgetxattr(path.p, name.p, NULL, 0);
+      ssize_t size = x_get(&path, name.p, NULL, 0);
       if (size < 0) {
         if (errno == ENODATA)
           napi_get_null(env, &ret);
         else
-          throw_sys(env, errno, "lgetxattr", path.p, NULL, NULL);
+          throw_sys(env, errno, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
         break;
       }
       char *buf = (char *)malloc(size ? (size_t)size : 1);
       if (!buf) {
-        throw_sys(env, ENOMEM, "lgetxattr", path.p, NULL, NULL);
+        throw_sys(env, ENOMEM, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
         break;
       }
-      n = lgetxattr(path.p, name.p, buf, (size_t)size);
+      n = x_get(&path, name.p, buf, (size_t)size);
       int e = errno;
       if (n >= 0) {
         void *data;
@@ -619,19 +649,20 @@ static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
       if (e == ENODATA)
         napi_get_null(env, &ret);
       else
-        throw_sys(env, e, "lgetxattr", path.p, NULL, NULL);
+        throw_sys(env, e, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
       break;
     }
   }
   cstr_free(&name);
-  cstr_free(&path);
+  cstr_free(&path.path);
   return ret;
 }
 
-/* lsetxattr(path, name, value: Buffer|string, flags) */
-static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
+/* lsetxattr(path, name, value: Buffer|string, flags) / fsetxattr(fd, name, value, flags) */
+static napi_value do_setxattr(napi_env env, napi_callback_info info, int by_fd) {
   ARGS(4);
-  cstr_t path, name, sval;
+  xtarget_t path;
+  cstr_t name, sval;
   uint32_t flags;
   const void *value;
   size_t len;
@@ -654,34 +685,34 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
     napi_get_buffer_info(env, argv[2], &data, &len);
     value = data;
   }
-  if (get_cstr(env, argv[0], "path", 0, &path)) goto out0;
+  if (get_xtarget(env, argv[0], by_fd, &path)) goto out0;
   if (get_cstr(env, argv[1], "name", 0, &name)) goto out1;
-  if (lsetxattr(path.p, name.p, len ? value : "", len, (int)flags) < 0)
-    throw_sys(env, errno, "lsetxattr", path.p, NULL, NULL);
+  if (x_set(&path, name.p, len ? value : "", len, (int)flags) < 0)
+    throw_sys(env, errno, XNAME(&path, "setxattr"), path.path.p, NULL, NULL);
   else
     ret = undefined(env);
   cstr_free(&name);
 out1:
-  cstr_free(&path);
+  cstr_free(&path.path);
 out0:
   cstr_free(&sval);
   return ret;
 }
 
-/* llistxattr(path) -> string[] */
-static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
+/* llistxattr(path) / flistxattr(fd) -> string[] */
+static napi_value do_listxattr(napi_env env, napi_callback_info info, int by_fd) {
   ARGS(1);
-  cstr_t path;
+  xtarget_t path;
   char stackbuf[4096];
   char *list = stackbuf;
   ssize_t n;
   napi_value ret = NULL;
-  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
-  n = llistxattr(path.p, stackbuf, sizeof stackbuf);
+  if (get_xtarget(env, argv[0], by_fd, &path)) return NULL;
+  n = x_list(&path, stackbuf, sizeof stackbuf);
   while (n < 0 && errno == ERANGE) {
     if (list != stackbuf) free(list);
     list = stackbuf;
-    ssize_t size = llistxattr(path.p, NULL, 0);
+    ssize_t size = x_list(&path, NULL, 0);
     if (size < 0) break;
     list = (char *)malloc(size ? (size_t)size : 1);
     if (!list) {
@@ -690,10 +721,10 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
       n = -1;
       break;
     }
-    n = llistxattr(path.p, list, (size_t)size);
+    n = x_list(&path, list, (size_t)size);
   }
   if (n < 0) {
-    throw_sys(env, errno, "llistxattr", path.p, NULL, NULL);
+    throw_sys(env, errno, XNAME(&path, "listxattr"), path.path.p, NULL, NULL);
   } else {
     napi_create_array(env, &ret);
     uint32_t idx = 0;
@@ -708,26 +739,35 @@ static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
     }
   }
   if (list != stackbuf) free(list);
-  cstr_free(&path);
+  cstr_free(&path.path);
   return ret;
 }
 
 /* lremovexattr(path, name) */
-static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
+static napi_value do_removexattr(napi_env env, napi_callback_info info, int by_fd) {
   ARGS(2);
-  cstr_t path, name;
+  xtarget_t path;
+  cstr_t name;
   napi_value ret = NULL;
-  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  if (get_xtarget(env, argv[0], by_fd, &path)) return NULL;
   if (get_cstr(env, argv[1], "name", 0, &name) == 0) {
-    if (lremovexattr(path.p, name.p) < 0)
-      throw_sys(env, errno, "lremovexattr", path.p, NULL, NULL);
+    if (x_remove(&path, name.p) < 0)
+      throw_sys(env, errno, XNAME(&path, "removexattr"), path.path.p, NULL, NULL);
     else
       ret = undefined(env);
     cstr_free(&name);
   }
-  cstr_free(&path);
+  cstr_free(&path.path);
   return ret;
 }
+
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) { return do_getxattr(env, info, 0); }
+static napi_value js_fgetxattr(napi_env env, napi_callback_info info) { return do_getxattr(env, info, 1); }
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) { return do_setxattr(env, info, 0); }
+static napi_value js_fsetxattr(napi_env env, napi_callback_info info) { return do_setxattr(env, info, 1); }
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) { return do_listxattr(env, info, 0); }
+static napi_value js_flistxattr(napi_env env, napi_callback_info info) { return do_listxattr(env, info, 1); }
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) { return do_removexattr(env, info, 0); }
 
 /* ---- names and times ------------------------------------------------------------------------ */
 
@@ -835,6 +875,30 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   else
     ret = undefined(env);
   cstr_free(&path);
+  return ret;
+}
+
+/* copyFileRange(fdIn, fdOut, length) -> bytes copied: copies up to `length` bytes from offset 0 of
+ * fdIn to offset 0 of fdOut inside the kernel (a reflink where the filesystem can), as
+ * copy_file_range(2) until done or fdIn ends. File positions are not used or moved. */
+static napi_value js_copyFileRange(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int in, out;
+  int64_t length;
+  if (get_int(env, argv[0], "fdIn", &in) || get_int(env, argv[1], "fdOut", &out) ||
+      get_i64(env, argv[2], "length", &length))
+    return NULL;
+  loff_t off_in = 0, off_out = 0;
+  while (off_in < length) {
+    ssize_t n = copy_file_range(in, &off_in, out, &off_out, (size_t)(length - off_in), 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return throw_sys(env, errno, "copy_file_range", NULL, NULL, NULL);
+    }
+    if (n == 0) break;
+  }
+  napi_value ret;
+  NAPI_CALL(env, napi_create_int64(env, off_in, &ret));
   return ret;
 }
 
@@ -1353,10 +1417,14 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("lsetxattr", js_lsetxattr),
       F("llistxattr", js_llistxattr),
       F("lremovexattr", js_lremovexattr),
+      F("fgetxattr", js_fgetxattr),
+      F("fsetxattr", js_fsetxattr),
+      F("flistxattr", js_flistxattr),
       F("renameat2", js_renameat2),
       F("linkat", js_linkat),
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
+      F("copyFileRange", js_copyFileRange),
       F("direntTypes", js_direntTypes),
       F("readdirRaw", js_readdirRaw),
       F("nameToHandleAt", js_nameToHandleAt),

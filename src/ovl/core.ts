@@ -4,7 +4,8 @@
  */
 import fs from 'node:fs';
 import { major, minor } from '../sys/index.js';
-import { Engine, openLowerForRead, storedXattr, visibleXattr } from './engine.js';
+import { openLowerForRead } from './copyup.js';
+import { Engine, storedXattr, visibleXattr } from './engine.js';
 import { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { OvlOpenFile } from './file.js';
@@ -17,7 +18,11 @@ import { renameEntries } from './rename.js';
 import { setattrEntry } from './setattr.js';
 import { OVERLAYFS_SUPER_MAGIC, type OpenFlags, type OverlayCore, type OverlayOptions, type OvlCaller, type OvlDir, type OvlFile, type OvlNode, type OvlSetattr, type OvlStat, type OvlStatfs } from './types.js';
 
-const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_WRONLY, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
+const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
+
+/** Who this process creates files as (a new file is chowned only when its caller differs). */
+const EUID = process.geteuid!();
+const EGID = process.getegid!();
 const O_ACCMODE = 3;
 const NAME_MAX = 255;
 
@@ -140,9 +145,14 @@ export class Core implements OverlayCore {
     }
     const realFlags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW;
     const fd = asUnion('open', e.path, () => (e.upper ? real.open(this.engine.upperPath(e), realFlags) : openLowerForRead(this.engine.lowerPath(e), realFlags)));
+    if (flags & O_TRUNC && e.kind === 'file') this.engine.changed(e);
+    return this.openFile(e, fd, flags);
+  }
+
+  /** Registers `fd`, open on `e`'s real file with `flags`, as an open union file. */
+  private openFile(e: OvlEntry, fd: number, flags: OpenFlags): OvlFile {
     const f = new OvlOpenFile(this.engine, e, fd, e.upper, flags, (x) => this.files.delete(x));
     this.files.add(f);
-    if (flags & O_TRUNC && e.kind === 'file') this.engine.changed(e);
     return f;
   }
 
@@ -160,8 +170,16 @@ export class Core implements OverlayCore {
       if (existing.isDir) throw new OvlError('EISDIR', 'open', path);
       return { node: existing, file: this.open(existing, flags & ~O_CREAT) };
     }
-    const node = this.createObject(dir, name, 'open', 'file', (p) => fs.closeSync(real.open(p, O_CREAT | O_EXCL | O_WRONLY, 0)), mode, caller);
-    return { node, file: this.open(node, flags & ~(O_CREAT | O_EXCL | O_TRUNC)) };
+    // the new file is made with the caller's flags, and that open is the caller's open file
+    const fileFlags = flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+    let fd: number | undefined;
+    try {
+      const node = this.createObject(dir, name, 'open', 'file', (p) => (fd = real.open(p, fileFlags | O_CREAT | O_EXCL | O_NOFOLLOW, 0)), mode, caller);
+      return { node, file: this.openFile(node, fd!, fileFlags) };
+    } catch (err) {
+      if (fd !== undefined) fs.closeSync(fd);
+      throw err;
+    }
   }
 
   // ---- creating -----------------------------------------------------------------------------
@@ -173,14 +191,15 @@ export class Core implements OverlayCore {
    * renamed in; a directory made there is opaque, so the deleted lower one stays hidden. With
    * redirectDir 'on' a new directory in a merge dir is made opaque too (the kernel's
    * ovl_create_upper, when offline lower changes are not allowed). `check` runs once the name is
-   * known to be free (the VFS's EEXIST comes first).
+   * known to be free (the VFS's EEXIST comes first). A regular file's `make` returns the fd it
+   * created the file with (mode 0): the file is then finished through it.
    */
   private createObject(
     dir: OvlEntry,
     name: string,
     syscall: string,
     kind: 'file' | 'dir' | 'symlink' | 'node',
-    make: (p: string) => void,
+    make: (p: string) => number | void,
     mode: number | null,
     caller: OvlCaller,
     check?: () => void,
@@ -205,11 +224,17 @@ export class Core implements OverlayCore {
       if (perm !== null && kind === 'dir' && sgidParent) perm |= S_ISGID;
       const opaque = kind === 'dir' && (overWhiteout || (this.engine.createRedirects && dir.isMerge));
       const at = overWhiteout ? this.engine.tempPath() : target;
-      make(at);
+      const fd = make(at);
       try {
-        const st = lstat(at);
-        if (Number(st.uid) !== uid || Number(st.gid) !== gid) real.lchown(at, uid, gid);
-        if (perm !== null && (Number(st.mode) & 0o7777) !== perm) real.chmod(at, perm);
+        if (typeof fd === 'number') {
+          // made by this process with mode 0: owned by us, in a setgid parent's group
+          if (uid !== EUID || gid !== (sgidParent ? Number(pst.gid) : EGID)) fs.fchownSync(fd, uid, gid);
+          if (perm) fs.fchmodSync(fd, perm);
+        } else {
+          const st = lstat(at);
+          if (Number(st.uid) !== uid || Number(st.gid) !== gid) real.lchown(at, uid, gid);
+          if (perm !== null && (Number(st.mode) & 0o7777) !== perm) real.chmod(at, perm);
+        }
         if (opaque) real.lsetxattr(at, XATTR_OPAQUE, 'y');
         if (overWhiteout) {
           if (kind === 'dir') {
@@ -223,7 +248,7 @@ export class Core implements OverlayCore {
         if (overWhiteout) real.removeTree(at);
         throw err;
       }
-      const created = new OvlEntry(dir, name, kindOfMode(Number(lstat(target).mode)), true, []);
+      const created = new OvlEntry(dir, name, kind === 'node' ? kindOfMode(Number(lstat(target).mode)) : kind, true, []);
       created.opaque = opaque;
       created.origin = null;
       created.impure = false;

@@ -3,11 +3,11 @@
  * dcache), attributes by the kernel's samefs inode rules, copy-up, whiteouts, and marking
  * directories impure. The operations themselves (core.ts, rename.ts) combine these.
  */
-import fs from 'node:fs';
 import { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
 import type { Layers } from './options.js';
+import { copyToWork } from './copyup.js';
 import { Origins } from './origin.js';
 import * as real from './realfs.js';
 import {
@@ -25,14 +25,9 @@ import {
   type Stat,
   toOvlStat,
 } from './realfs.js';
-import { major, minor } from '../sys/index.js';
 import type { OvlStat } from './types.js';
 
 let nextDev = 0x3f00;
-
-/** Who this process creates files as (a copy is chowned only when the original's owner differs). */
-const EUID = process.geteuid!();
-const EGID = process.getegid!();
 
 /** Longest absolute redirect the kernel writes (redirect_max). */
 const REDIRECT_MAX = 256;
@@ -204,10 +199,9 @@ export class Engine implements LookupEnv {
 
   /**
    * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built in
-   * work/work under a temporary name (data, then xattrs without the overlay's private ones,
-   * owner, mode, origin, atime/mtime) and renamed into place; the parent keeps its times and is
-   * marked impure (always: ovl_do_copy_up does not look at the origin). `data: false` copies a regular file's size as a hole
-   * (for an open with O_TRUNC, which empties it anyway).
+   * work/work under a temporary name (copyup.ts) and renamed into place; the parent keeps its
+   * times and is marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
+   * copies a regular file's size as a hole (for an open with O_TRUNC, which empties it anyway).
    */
   copyUp(e: OvlEntry, syscall: string, opts: { data: boolean } = { data: true }): void {
     if (e.upper) return;
@@ -215,19 +209,12 @@ export class Engine implements LookupEnv {
     const parent = e.parent!;
     this.copyUp(parent, syscall);
     asUnion(syscall, e.path, () => {
-      const src = this.lowerPath(e);
-      const st = lstat(src);
-      const withOrigin = e.isDir || Number(st.nlink) === 1;
       const tmp = this.tempPath();
       const parentUpper = this.upperPath(parent);
       const pst = lstat(parentUpper);
+      let st: Stat;
       try {
-        this.createCopy(src, tmp, st, opts.data);
-        copyXattrs(src, tmp);
-        if (Number(st.uid) !== EUID || Number(st.gid) !== EGID) real.lchown(tmp, Number(st.uid), Number(st.gid));
-        if (e.kind !== 'symlink') real.chmod(tmp, Number(st.mode) & 0o7777);
-        if (withOrigin) real.lsetxattr(tmp, XATTR_ORIGIN, this.origins.encode(e.lower[0]!.layer, src));
-        real.setTimes(tmp, st.atimeNs, st.mtimeNs);
+        st = copyToWork({ src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data }, tmp, this.origins);
         real.rename(tmp, this.upperPath(e));
       } catch (err) {
         real.removeTree(tmp);
@@ -238,7 +225,8 @@ export class Engine implements LookupEnv {
       this.setImpure(parent);
       e.upper = true;
       if (!e.isDir) {
-        e.origin = withOrigin ? { ino: st.ino, nlink: Number(st.nlink) } : null;
+        const withOrigin = Number(st.nlink) === 1;
+        e.origin = withOrigin ? { ino: st.ino, nlink: 1 } : null;
         if (!withOrigin) e.lower = [];
       }
     });
@@ -251,27 +239,6 @@ export class Engine implements LookupEnv {
   /** Reports that `e`'s attributes (and with `listing`, its directory listing) changed (onAttrChange). */
   changed(e: OvlEntry, listing = false): void {
     this.onAttrChange?.(e, listing);
-  }
-
-  private createCopy(src: string, tmp: string, st: Stat, data: boolean): void {
-    const mode = Number(st.mode);
-    switch (kindOfMode(mode)) {
-      case 'dir':
-        real.mkdir(tmp, 0);
-        break;
-      case 'file':
-        if (data) copyData(src, tmp);
-        else {
-          fs.closeSync(real.open(tmp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
-          real.truncate(tmp, Number(st.size));
-        }
-        break;
-      case 'symlink':
-        real.symlink(real.readlink(src), tmp);
-        break;
-      default:
-        real.mknod(tmp, mode & S_IFMT, major(Number(st.rdev)), minor(Number(st.rdev)));
-    }
   }
 
   /** Marks an upper dir impure (it now holds entries whose st_ino comes from an origin). */
@@ -393,56 +360,4 @@ export function visibleXattr(realName: string): string | null {
 /** The name a user's xattr is stored under in a layer (`trusted.overlay.X` escaped one level). */
 export function storedXattr(name: string): string {
   return name.startsWith(OVL_PREFIX) ? OVL_ESCAPED_PREFIX + name.slice(OVL_PREFIX.length) : name;
-}
-
-/** Copies every xattr but the overlay's private ones (escaped user ones travel as they are). */
-function copyXattrs(src: string, dst: string): void {
-  for (const name of real.llistxattr(src)) {
-    if (name.startsWith(OVL_PREFIX) && !name.startsWith(OVL_ESCAPED_PREFIX)) continue;
-    const v = real.lgetxattr(src, name);
-    if (v === null) continue;
-    try {
-      real.lsetxattr(dst, name, v);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (!name.startsWith('security.') || (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw e;
-    }
-  }
-}
-
-/** O_NOATIME where allowed: reading a lower layer must not change it. */
-export const O_NOATIME = fs.constants.O_NOATIME ?? 0;
-
-/** Opens a lower file for reading without touching its atime. */
-export function openLowerForRead(p: string, flags: number): number {
-  try {
-    return real.open(p, flags | O_NOATIME);
-  } catch (e) {
-    if ((e as { code?: string }).code !== 'EPERM' || O_NOATIME === 0) throw e;
-    return real.open(p, flags);
-  }
-}
-
-/** One buffer for every copy-up: the engine is synchronous, so copies never overlap. */
-const copyBuffer = Buffer.allocUnsafe(1024 * 1024);
-
-/** Copies a regular file's bytes into a new file (mode 0 until the metadata is applied). */
-function copyData(src: string, dst: string): void {
-  const from = openLowerForRead(src, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
-  try {
-    const to = real.open(dst, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0);
-    try {
-      const buf = copyBuffer;
-      for (let pos = 0; ; ) {
-        const n = fs.readSync(from, buf, 0, buf.length, pos);
-        if (n === 0) break;
-        for (let done = 0; done < n; ) done += fs.writeSync(to, buf, done, n - done, pos + done);
-        pos += n;
-      }
-    } finally {
-      fs.closeSync(to);
-    }
-  } finally {
-    fs.closeSync(from);
-  }
 }

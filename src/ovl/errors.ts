@@ -52,7 +52,13 @@ export class OvlError extends StrataError implements OvlErrorShape {
     const dest = byteDest === undefined ? undefined : textOf(byteDest);
     const text = MESSAGES[code] ?? code.toLowerCase();
     const where = path === undefined ? '' : dest === undefined ? ` '${path}'` : ` '${path}' -> '${dest}'`;
+    // An OvlError is an errno answer, as ordinary as a success (a lookup of a name that is not
+    // there, an xattr that is not set): a stack would cost more than the operation (a FUSE server
+    // meets several per request) and would only show the engine's own frames, so none is taken.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(code, `${code}: ${text}, ${syscall}${where}`, options);
+    Error.stackTraceLimit = stackTraceLimit;
     this.errno = errnoOf(code);
     this.syscall = syscall;
     if (path !== undefined) this.path = path;

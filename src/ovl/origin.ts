@@ -10,7 +10,7 @@
  * (open_by_handle_at) and reports the lower inode's number.
  */
 import fs from 'node:fs';
-import { O_PATH, fsUuid, openByHandleAt } from '../sys/index.js';
+import { AT_EMPTY_PATH, O_PATH, fsUuid, nameToHandleAt, openByHandleAt } from '../sys/index.js';
 import type { OriginInfo } from './entry.js';
 import * as real from './realfs.js';
 import { XATTR_ORIGIN } from './realfs.js';
@@ -49,13 +49,16 @@ export class Origins {
     return l;
   }
 
-  /** The origin xattr value for the lower object at `realPath` in lower layer `layer`: a handle, or empty when the fs has none. */
-  encode(layer: number, realPath: string): Buffer {
+  /**
+   * The origin xattr value for a lower object of lower layer `layer`, given by its real path or an
+   * open fd: a handle, or empty when the fs has none.
+   */
+  encode(layer: number, object: string | number): Buffer {
     const { uuid } = this.layerFs(layer);
     if (uuid === null || uuid.length !== 16) return Buffer.alloc(0);
     let h;
     try {
-      h = real.nameToHandle(realPath);
+      h = typeof object === 'number' ? nameToHandleAt(object, '', AT_EMPTY_PATH) : real.nameToHandle(object);
     } catch {
       return Buffer.alloc(0);
     }

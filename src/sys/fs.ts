@@ -72,6 +72,16 @@ export function direntTypes(dir: PathLike): { entries: number; unknown: number }
   return native.direntTypes(dir);
 }
 
+/**
+ * Copies up to `length` bytes from the start of `fdIn` to the start of `fdOut` inside the kernel, as
+ * copy_file_range(2) (a reflink on filesystems that share extents); stops early where fdIn ends and
+ * returns the bytes copied. Neither file's position is used or moved. EXDEV, EINVAL, ENOSYS or
+ * EOPNOTSUPP mean the kernel cannot copy between these files: copy through a buffer instead.
+ */
+export function copyFileRange(fdIn: number, fdOut: number, length: number): number {
+  return native.copyFileRange(fdIn, fdOut, length);
+}
+
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */
 export function syncfs(fd: number): void {
   native.syncfs(fd);

@@ -42,6 +42,10 @@ interface Native {
   lsetxattr(path: PathLike, name: string, value: Buffer | string, flags: number): void;
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: string): void;
+  fgetxattr(fd: number, name: string): Buffer | null;
+  fsetxattr(fd: number, name: string, value: Buffer | string, flags: number): void;
+  flistxattr(fd: number): string[];
+  copyFileRange(fdIn: number, fdOut: number, length: number): number;
   renameat2(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   linkat(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;

@@ -33,7 +33,7 @@ export const T0 = 1_000_000_000_000_000_000n;
 
 export type Spec =
   | string
-  | { file: string; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string>; links?: string[] }
+  | { file: string; mode?: number; uid?: number; gid?: number; xattrs?: Record<string, string | Buffer>; links?: string[] }
   | { dir: true; mode?: number; xattrs?: Record<string, string> }
   | { symlink: string }
   | { whiteout: true }
@@ -341,7 +341,7 @@ export async function unionDump(s: Side, c: Copy, opts: { atime?: boolean } = {}
     const fmt = st.mode & 0o170000;
     const isDir = fmt === 0o040000;
     const xattrs: Record<string, string> = {};
-    for (const n of (await s.listxattr(p)).sort()) if (!n.startsWith('security.')) xattrs[n] = (await s.getxattr(p, n)).toString('hex');
+    for (const n of (await s.listxattr(p)).sort()) if (compared(n)) xattrs[n] = (await s.getxattr(p, n)).toString('hex');
     const rec: Record<string, unknown> = {
       mode: st.mode.toString(8),
       uid: st.uid,
@@ -377,6 +377,11 @@ export async function unionDump(s: Side, c: Copy, opts: { atime?: boolean } = {}
   return out;
 }
 
+/** The xattrs compared: not the security labels a host may add, but file capabilities, which copy-up must keep. */
+function compared(name: string): boolean {
+  return !name.startsWith('security.') || name === 'security.capability';
+}
+
 /** A normalised dump of a real upper dir (what is on disk). */
 export function upperDump(upper: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -385,7 +390,7 @@ export function upperDump(upper: string): Record<string, unknown> {
     const st = fs.lstatSync(p, { bigint: true });
     const xattrs: Record<string, string> = {};
     for (const n of llistxattr(p).sort()) {
-      if (n.startsWith('security.')) continue;
+      if (!compared(n)) continue;
       const v = lgetxattr(p, n)!;
       xattrs[n] = n === 'trusted.overlay.origin' ? `len${v.length}` : n === 'trusted.overlay.uuid' ? `len${v.length}` : v.toString('latin1');
     }

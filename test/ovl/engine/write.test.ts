@@ -11,6 +11,9 @@ import { assertSameState, same, T0, twin, type Side, type Twin, type TwinSpec } 
 
 const { O_RDWR, O_WRONLY, O_RDONLY, O_TRUNC, O_CREAT, O_EXCL, O_APPEND } = fs.constants;
 
+/** security.capability v2 granting cap_net_raw, effective. */
+const CAP_NET_RAW = Buffer.from('0100000200200000' + '00'.repeat(12), 'hex');
+
 const SPEC: TwinSpec = {
   lowers: [
     {
@@ -19,6 +22,7 @@ const SPEC: TwinSpec = {
       'd/sub/deep': 'deep',
       'x.txt': { file: 'xattrs', xattrs: { 'user.keep': 'v', 'trusted.overlay.overlay.esc': 'e' }, mode: 0o640, uid: 1, gid: 2 },
       'hl': { file: 'hard', links: ['hl-alias'] },
+      'ping': { file: 'elf', mode: 0o755, uid: 1000, gid: 1000, xattrs: { 'security.capability': CAP_NET_RAW } },
       'sym': { symlink: 'f.txt' },
       'emptydir': { dir: true },
       'full/one': '1',
@@ -64,6 +68,8 @@ describe('ovl engine: write side vs the kernel', () => {
     await step(t, 'lchown a symlink: the link itself is copied up', (s) => s.lchown('/sym', 3, 4));
     await step(t, 'utimes on a lower dir', (s) => s.utimes('/e2', T0 + 1n, T0 + 2n));
     await step(t, 'setxattr on a lower dir', (s) => s.setxattr('/d/sub', 'user.dir', Buffer.from('d')));
+    // the copy is chowned before its xattrs are set: chown would drop the file capability
+    await step(t, 'chmod a file with a capability, owned by someone else', (s) => s.chmod('/ping', 0o750));
   });
 
   it('copy-up of special files', async () => {
