@@ -902,6 +902,41 @@ static napi_value js_copyFileRange(napi_env env, napi_callback_info info) {
   return ret;
 }
 
+/* ---- FUSE passthrough (Linux >= 6.9): backing files the kernel reads and writes directly ----- */
+
+/* ioctls on /dev/fuse (include/uapi/linux/fuse.h), spelled out: older headers lack them. */
+struct strata_fuse_backing_map {
+  int32_t fd;
+  uint32_t flags;
+  uint64_t padding;
+};
+#define STRATA_FUSE_DEV_IOC_BACKING_OPEN _IOW(229, 1, struct strata_fuse_backing_map)
+#define STRATA_FUSE_DEV_IOC_BACKING_CLOSE _IOW(229, 2, uint32_t)
+
+/* fuseBackingOpen(devFd, fd) -> backing id: registers the open file `fd` with the FUSE connection. */
+static napi_value js_fuseBackingOpen(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int dev, fd;
+  if (get_int(env, argv[0], "devFd", &dev) || get_int(env, argv[1], "fd", &fd)) return NULL;
+  struct strata_fuse_backing_map map = {.fd = fd, .flags = 0, .padding = 0};
+  int id = ioctl(dev, STRATA_FUSE_DEV_IOC_BACKING_OPEN, &map);
+  if (id < 0) return throw_sys(env, errno, "ioctl(FUSE_DEV_IOC_BACKING_OPEN)", NULL, NULL, NULL);
+  napi_value ret;
+  NAPI_CALL(env, napi_create_int32(env, id, &ret));
+  return ret;
+}
+
+/* fuseBackingClose(devFd, id): drops the connection's reference to a backing file. */
+static napi_value js_fuseBackingClose(napi_env env, napi_callback_info info) {
+  ARGS(2);
+  int dev;
+  uint32_t id;
+  if (get_int(env, argv[0], "devFd", &dev) || get_u32(env, argv[1], "id", &id)) return NULL;
+  if (ioctl(dev, STRATA_FUSE_DEV_IOC_BACKING_CLOSE, &id) < 0)
+    return throw_sys(env, errno, "ioctl(FUSE_DEV_IOC_BACKING_CLOSE)", NULL, NULL, NULL);
+  return undefined(env);
+}
+
 /* syncfs(fd) */
 static napi_value js_syncfs(napi_env env, napi_callback_info info) {
   ARGS(1);
@@ -1425,6 +1460,8 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
       F("copyFileRange", js_copyFileRange),
+      F("fuseBackingOpen", js_fuseBackingOpen),
+      F("fuseBackingClose", js_fuseBackingClose),
       F("direntTypes", js_direntTypes),
       F("readdirRaw", js_readdirRaw),
       F("nameToHandleAt", js_nameToHandleAt),

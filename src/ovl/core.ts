@@ -227,8 +227,10 @@ export class Core implements OverlayCore {
       const fd = make(at);
       try {
         if (typeof fd === 'number') {
-          // made by this process with mode 0: owned by us, in a setgid parent's group
-          if (uid !== EUID || gid !== (sgidParent ? Number(pst.gid) : EGID)) fs.fchownSync(fd, uid, gid);
+          // made by this process with mode 0: owned by us, in a setgid parent's group (work/work's
+          // when made there, over a whiteout)
+          const madeGid = overWhiteout ? Number(fs.fstatSync(fd).gid) : sgidParent ? Number(pst.gid) : EGID;
+          if (uid !== EUID || gid !== madeGid) fs.fchownSync(fd, uid, gid);
           if (perm) fs.fchmodSync(fd, perm);
         } else {
           const st = lstat(at);

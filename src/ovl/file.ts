@@ -90,6 +90,10 @@ export class OvlOpenFile implements OvlFile {
     return toOvlStat(st, this.engine.dev, origin && origin.nlink === 1 ? origin.ino : st.ino, Number(st.nlink));
   }
 
+  upperFd(): number | null {
+    return this.onUpper && !this.closed ? this.fd : null;
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -167,6 +167,11 @@ export interface OvlFile {
    * changes the real inode the handle holds, as the kernel does for an unlinked open file.
    */
   setattr(attr: OvlSetattr): OvlStat;
+  /**
+   * The fd of the upper file this handle is open on (null while it still reads a lower file), for a
+   * caller that lets the kernel do the I/O itself (FUSE passthrough). Valid until `close`.
+   */
+  upperFd(): number | null;
   close(): void;
 }
 

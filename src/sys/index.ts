@@ -37,6 +37,7 @@ export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr, fgetxattr, fsetxattr, flistxattr } from './xattr.js';
 export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, copyFileRange, direntTypes, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
+export { fuseBackingOpen, fuseBackingClose } from './fuse.js';
 export { readdirRaw, nameToHandleAt, openByHandleAt, fsUuid, DT, type RawDirents, type FileHandle } from './handle.js';
 export { makedev, major, minor } from './rdev.js';
 export { errnoName } from './errno.js';

@@ -46,6 +46,8 @@ interface Native {
   fsetxattr(fd: number, name: string, value: Buffer | string, flags: number): void;
   flistxattr(fd: number): string[];
   copyFileRange(fdIn: number, fdOut: number, length: number): number;
+  fuseBackingOpen(devFd: number, fd: number): number;
+  fuseBackingClose(devFd: number, id: number): void;
   renameat2(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   linkat(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;

@@ -36,6 +36,7 @@ Mounts strata's OverlayFS (the Linux overlay's rules, in TypeScript) through FUS
                   workdir=DIR           scratch dir on the same filesystem as upperdir
                   timeout=SECONDS       how long the kernel caches names and attributes (default ${DEFAULT_TIMEOUT})
                   redirect_dir=MODE     on, follow (default), nofollow or off
+                  passthrough=on|off    let the kernel do a copied-up file's reads and writes (default on, Linux >= 6.9)
                   fsname=NAME           the source shown in the mount table
                   ro, noexec, noatime, suid, dev, ...   generic mount options
   -f            stay in the foreground (default: serve from a background daemon)
@@ -119,6 +120,7 @@ function serve(inv: Invocation): Promise<FuseServer> {
     mount: { source: inv.source, subtype: NAME, flags: options.flags, suid: options.suid, dev: options.dev },
     ops: { module: overlayOpsModule(), export: 'createOverlayFuseOps', args: options.overlay },
     timeout: options.timeout,
+    passthrough: options.passthrough,
     debug: inv.debug,
   });
 }

@@ -21,6 +21,8 @@ export interface StrataOverlayMountOptions {
   overlay: OverlayOptions;
   /** Seconds the kernel may cache names, negative lookups and attributes. */
   timeout: number;
+  /** FUSE passthrough for copied-up files (`passthrough=off` turns it off). */
+  passthrough: boolean;
   /** MS_* flags from generic options (ro, noexec, noatime, ...). */
   flags: number;
   suid: boolean;
@@ -97,6 +99,7 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
   let workdir: string | undefined;
   let redirectDir: RedirectMode | undefined;
   let timeout = DEFAULT_TIMEOUT;
+  let passthrough = true;
   let flags = 0;
   let suid = false;
   let dev = false;
@@ -123,6 +126,10 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
         const t = Number(need());
         if (!Number.isFinite(t) || t < 0) throw usage(`timeout=${value}: not a number of seconds >= 0`);
         timeout = t;
+      } else if (key === 'passthrough') {
+        const v = need();
+        if (v !== 'on' && v !== 'off') throw usage(`passthrough=${v}: expected on or off`);
+        passthrough = v === 'on';
       } else if (key === 'redirect_dir') {
         const mode = need() as RedirectMode;
         if (!REDIRECT_MODES.includes(mode)) throw usage(`redirect_dir=${value}: expected on, follow, nofollow or off`);
@@ -148,5 +155,5 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
   if (upperdir !== undefined) overlay.upperdir = upperdir;
   if (workdir !== undefined) overlay.workdir = workdir;
   if (redirectDir !== undefined) overlay.redirectDir = redirectDir;
-  return { overlay, timeout, flags, suid, dev, debug, ...(fsname !== undefined ? { fsname } : {}) };
+  return { overlay, timeout, passthrough, flags, suid, dev, debug, ...(fsname !== undefined ? { fsname } : {}) };
 }

@@ -71,6 +71,14 @@ export interface FuseOpened {
    * stay valid (FOPEN_KEEP_CACHE). Honoured only when the mount caches (timeout > 0).
    */
   keepCache?: boolean;
+  /**
+   * An open fd of the real file behind this one, which the kernel may read and write directly
+   * (FUSE passthrough: no READ or WRITE requests) — offered only when every change of the data can
+   * come through this node alone (no other names). The fd must stay open until `release`. The
+   * session decides whether to use it (the kernel supports it, nothing else has the node open
+   * without it); the data then changes behind the filesystem's back, but only through this fd.
+   */
+  backingFd?: number;
 }
 
 export interface FuseOps {

@@ -215,7 +215,11 @@ export class OverlayFuseOps implements FuseOps {
   private addFile(file: OvlFile, flags: number, nodeid: number): FuseOpened {
     const fh = this.nextFh++;
     this.files.set(fh, { file, append: (flags & O_APPEND) !== 0, nodeid });
-    return { fh, keepCache: !this.core.isUpper(file) || file.stat().nlink === 1 };
+    const upperFd = file.upperFd();
+    if (upperFd === null) return { fh, keepCache: true };
+    // an upper file with one name changes only through this node: the kernel may do its I/O itself
+    const oneName = file.stat().nlink === 1;
+    return { fh, keepCache: oneName, ...(oneName ? { backingFd: upperFd } : {}) };
   }
 
   /** An open file of `nodeid`, if any: what is left of a name removed while open. */

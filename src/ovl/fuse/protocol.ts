@@ -102,6 +102,15 @@ export const InitFlag = {
   INIT_EXT: 1 << 30,
 } as const;
 
+/** INIT flags above bit 31, as fuse_init_in/out.flags2 carry them (valid with INIT_EXT). */
+export const InitFlag2 = {
+  /** Bit 37: OPEN/CREATE replies may name a backing file the kernel reads and writes directly. */
+  PASSTHROUGH: 1 << (37 - 32),
+} as const;
+
+/** How deep the filesystems under a passthrough backing file may stack (FILESYSTEM_MAX_STACK_DEPTH is 2). */
+export const PASSTHROUGH_STACK_DEPTH = 1;
+
 /** fuse_setattr_in.valid bits. */
 export const Fattr = {
   MODE: 1 << 0,
@@ -123,6 +132,8 @@ export const FOPEN_DIRECT_IO = 1 << 0;
 export const FOPEN_KEEP_CACHE = 1 << 1;
 /** Opened directory: the kernel may cache its listing (with KEEP_CACHE, across opens). */
 export const FOPEN_CACHE_DIR = 1 << 3;
+/** Opened file: reads, writes and mmap go to the backing file named by `backing_id` (7.40). */
+export const FOPEN_PASSTHROUGH = 1 << 7;
 /** fuse_getattr_in.getattr_flags: `fh` is valid (fstat). */
 export const FUSE_GETATTR_FH = 1 << 0;
 /** fuse_fsync_in.fsync_flags: fdatasync. */
@@ -236,6 +247,11 @@ export class ArgReader {
     const v = this.buf.readBigUInt64LE(this.pos);
     this.pos += 8;
     return v;
+  }
+
+  /** Bytes left to read. */
+  get remaining(): number {
+    return this.buf.length - this.pos;
   }
 
   skip(n: number): void {
@@ -364,11 +380,11 @@ export function encodeAttrOut(buf: Buffer, off: number, attr: WireAttr, attrTo: 
   return encodeAttr(buf, off + 16, attr);
 }
 
-/** Writes a fuse_open_out; returns the offset after it. */
-export function encodeOpenOut(buf: Buffer, off: number, fh: number, openFlags: number): number {
+/** Writes a fuse_open_out (`backingId` with FOPEN_PASSTHROUGH); returns the offset after it. */
+export function encodeOpenOut(buf: Buffer, off: number, fh: number, openFlags: number, backingId = 0): number {
   buf.writeBigUInt64LE(BigInt(fh), off);
   buf.writeUInt32LE(openFlags >>> 0, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  buf.writeInt32LE(backingId, off + 12);
   return off + OPEN_OUT_SIZE;
 }
 
@@ -415,16 +431,20 @@ export function encodeDirent(buf: Buffer, off: number, ino: bigint, next: number
   return off + size;
 }
 
-/** fuse_init_in as the kernel sends it. */
+/** fuse_init_in as the kernel sends it (`flags2` is 0 unless `flags` has INIT_EXT). */
 export interface InitIn {
   major: number;
   minor: number;
   maxReadahead: number;
   flags: number;
+  flags2: number;
 }
 
 export function decodeInitIn(args: ArgReader): InitIn {
-  return { major: args.u32(), minor: args.u32(), maxReadahead: args.u32(), flags: args.u32() };
+  const [major, minor, maxReadahead, flags] = [args.u32(), args.u32(), args.u32(), args.u32()];
+  // kernels before 5.17 send the 16-byte struct of minor < 36: no flags2
+  const flags2 = flags & InitFlag.INIT_EXT && args.remaining >= 4 ? args.u32() : 0;
+  return { major, minor, maxReadahead, flags, flags2 };
 }
 
 /** fuse_init_out as strata answers. */
@@ -437,6 +457,10 @@ export interface InitOut {
   /** Timestamp granularity in ns: 1, the layers keep nanoseconds. */
   timeGran: number;
   maxPages: number;
+  /** INIT flags above bit 31 (sent with INIT_EXT in `flags`). */
+  flags2: number;
+  /** With PASSTHROUGH: how deep the backing files' filesystems may stack. */
+  maxStackDepth: number;
 }
 
 /** Writes a fuse_init_out (64 bytes, the size for minor ≥ 23); returns the offset after it. */
@@ -450,6 +474,8 @@ export function encodeInitOut(buf: Buffer, off: number, o: InitOut): number {
   buf.writeUInt32LE(o.maxWrite >>> 0, off + 20);
   buf.writeUInt32LE(o.timeGran, off + 24);
   buf.writeUInt16LE(o.maxPages, off + 28);
-  // map_alignment, flags2, unused: 0
+  // map_alignment: 0
+  buf.writeUInt32LE(o.flags2 >>> 0, off + 32);
+  buf.writeUInt32LE(o.maxStackDepth, off + 36);
   return off + INIT_OUT_SIZE;
 }

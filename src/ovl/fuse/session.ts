@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import type { FuseContext, FuseEntry, FuseOpened, FuseOps } from './ops.js';
+import type { FuseAttr, FuseContext, FuseEntry, FuseOpened, FuseOps } from './ops.js';
 import type { OvlFileType } from '../types.js';
 import {
   ArgReader,
@@ -27,6 +27,7 @@ import {
   FOPEN_DIRECT_IO,
   FOPEN_KEEP_CACHE,
   FOPEN_CACHE_DIR,
+  FOPEN_PASSTHROUGH,
   encodeInvalInode,
   FUSE_FSYNC_FDATASYNC,
   FUSE_GETATTR_FH,
@@ -37,6 +38,8 @@ import {
   GETXATTR_OUT_SIZE,
   IN_HEADER_SIZE,
   InitFlag,
+  InitFlag2,
+  PASSTHROUGH_STACK_DEPTH,
   OPCODE_NAMES,
   OUT_HEADER_SIZE,
   Opcode,
@@ -57,6 +60,7 @@ import {
 } from './protocol.js';
 import { FuseError, NEG_EIO, errnoOf } from './errors.js';
 import type { FuseSetattr } from './ops.js';
+import { Passthrough } from './passthrough.js';
 
 /** The largest WRITE (and READ) the kernel may send: 1 MiB, i.e. 256 pages of 4 KiB. */
 export const MAX_WRITE = 1 << 20;
@@ -84,6 +88,11 @@ export interface FuseSessionOptions {
    * when `timeout` > 0.
    */
   cacheSymlinks?: boolean;
+  /**
+   * Let the kernel read and write files the filesystem offers a backing fd for straight through
+   * that fd (FUSE passthrough, Linux >= 6.9, needs CAP_SYS_ADMIN). Default: on where available.
+   */
+  passthrough?: boolean;
   /** Called once INIT has been answered: the mount now serves requests. */
   onReady?: (info: { minor: number; flags: number }) => void;
   /** Called for an error that carried no errno (a bug; the kernel got EIO). */
@@ -125,6 +134,10 @@ export class FuseSession {
   private initError: unknown = null;
   /** What INIT agreed; minor 0 until then. */
   private negotiated = { minor: 0, flags: 0 };
+  /** Open files' I/O modes (passthrough or cached), per node; replaced at INIT. */
+  private passthrough = new Passthrough(-1, false);
+  /** A zero timeout: attributes the kernel must ask for every time. */
+  private static readonly NO_CACHE = toWireTimeout(0);
 
   constructor(
     private readonly fd: number,
@@ -247,7 +260,7 @@ export class FuseSession {
   }
 
   private entryOut(off: number, e: FuseEntry): number {
-    return encodeEntryOut(this.reply, off, e.nodeid, e.attr, this.timeout, this.timeout);
+    return encodeEntryOut(this.reply, off, e.nodeid, e.attr, this.timeout, this.attrTimeout(e.attr));
   }
 
   private entryReply(e: FuseEntry): number {
@@ -285,9 +298,11 @@ export class FuseSession {
         InitFlag.READDIRPLUS_AUTO |
         InitFlag.PARALLEL_DIROPS |
         (cacheSymlinks ? InitFlag.CACHE_SYMLINKS : 0);
-      const flags = (wanted & init.flags) >>> 0;
+      const flags2 = this.options.passthrough === false ? 0 : init.flags2 & InitFlag2.PASSTHROUGH;
+      const flags = ((wanted & init.flags) | (flags2 ? InitFlag.INIT_EXT : 0)) >>> 0;
       const minor = Math.min(init.minor, FUSE_SERVER_MINOR);
       this.negotiated = { minor, flags };
+      this.passthrough = new Passthrough(this.fd, flags2 !== 0);
       return encodeInitOut(reply, B, {
         major: FUSE_KERNEL_VERSION,
         minor,
@@ -296,6 +311,8 @@ export class FuseSession {
         maxWrite: MAX_WRITE,
         timeGran: 1,
         maxPages: MAX_PAGES,
+        flags2,
+        maxStackDepth: flags2 ? PASSTHROUGH_STACK_DEPTH : 0,
       }) - B;
     });
 
@@ -332,7 +349,7 @@ export class FuseSession {
       args.skip(4);
       const fh = args.u64();
       const attr = ops.getattr(ctx, h.nodeid, flags & FUSE_GETATTR_FH ? fh : undefined);
-      return encodeAttrOut(reply, B, attr, this.timeout) - B;
+      return encodeAttrOut(reply, B, attr, this.attrTimeout(attr)) - B;
     });
 
     m.set(Opcode.SETATTR, (h, args, ctx) => {
@@ -359,7 +376,7 @@ export class FuseSession {
       if (valid & Fattr.ATIME) changes.atimeNs = valid & Fattr.ATIME_NOW ? 'now' : wireTimeNs(atime, atimensec);
       if (valid & Fattr.MTIME) changes.mtimeNs = valid & Fattr.MTIME_NOW ? 'now' : wireTimeNs(mtime, mtimensec);
       const attr = ops.setattr(ctx, h.nodeid, changes, valid & Fattr.FH ? fh : undefined);
-      return encodeAttrOut(reply, B, attr, this.timeout) - B;
+      return encodeAttrOut(reply, B, attr, this.attrTimeout(attr)) - B;
     });
 
     m.set(Opcode.READLINK, (h, _args, ctx) => {
@@ -419,8 +436,7 @@ export class FuseSession {
 
     m.set(Opcode.OPEN, (h, args, ctx) => {
       const flags = args.u32();
-      const opened = ops.open(ctx, h.nodeid, flags);
-      return encodeOpenOut(reply, B, opened.fh, this.openFlags(opened)) - B;
+      return this.openOut(B, h.nodeid, ops.open(ctx, h.nodeid, flags)) - B;
     });
 
     m.set(Opcode.CREATE, (h, args, ctx) => {
@@ -428,8 +444,7 @@ export class FuseSession {
       const mode = args.u32();
       args.skip(8); // umask, open_flags
       const { entry, opened } = ops.create(ctx, h.nodeid, args.name(), flags, mode);
-      const off = this.entryOut(B, entry);
-      return encodeOpenOut(reply, off, opened.fh, this.openFlags(opened)) - B;
+      return this.openOut(this.entryOut(B, entry), entry.nodeid, opened) - B;
     });
 
     m.set(Opcode.READ, (h, args, ctx) => {
@@ -453,7 +468,11 @@ export class FuseSession {
     m.set(Opcode.STATFS, (h, _args, ctx) => encodeStatfsOut(reply, B, ops.statfs(ctx, h.nodeid)) - B);
 
     m.set(Opcode.RELEASE, (h, args, ctx) => {
-      ops.release(ctx, h.nodeid, args.u64());
+      try {
+        ops.release(ctx, h.nodeid, args.u64());
+      } finally {
+        this.passthrough.released(h.nodeid);
+      }
       return 0;
     });
 
@@ -531,8 +550,20 @@ export class FuseSession {
   }
 
   /** fuse_open_out.open_flags for an opened file: KEEP_CACHE only where the kernel caches at all. */
-  private openFlags(opened: FuseOpened): number {
-    return (opened.directIo ? FOPEN_DIRECT_IO : 0) | (opened.keepCache && this.caching ? FOPEN_KEEP_CACHE : 0);
+  /** Writes the fuse_open_out of a file of `nodeid` just opened: passthrough when it can be, else cached as asked. */
+  private openOut(off: number, nodeid: number, opened: FuseOpened): number {
+    const backingId = this.passthrough.opened(nodeid, opened.backingFd);
+    if (backingId !== 0) return encodeOpenOut(this.reply, off, opened.fh, FOPEN_PASSTHROUGH, backingId);
+    return encodeOpenOut(this.reply, off, opened.fh, (opened.directIo ? FOPEN_DIRECT_IO : 0) | (opened.keepCache && this.caching ? FOPEN_KEEP_CACHE : 0));
+  }
+
+  /**
+   * How long the kernel may keep `attr`. With passthrough, a file with several names is never
+   * cached: its data may change through another name's backing file, which the server never hears of.
+   */
+  private attrTimeout(attr: FuseAttr): WireTimeout {
+    if (this.passthrough.active && attr.nlink > 1 && (attr.mode & 0o170000) !== 0o040000) return FuseSession.NO_CACHE;
+    return this.timeout;
   }
 
   /**

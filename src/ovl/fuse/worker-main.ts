@@ -49,6 +49,7 @@ async function serve(input: FuseWorkerInput): Promise<void> {
     post({ type: 'mounted' });
     const session = new FuseSession(fd, ops, {
       timeout: input.timeout,
+      ...(input.passthrough !== undefined ? { passthrough: input.passthrough } : {}),
       ...(input.cacheSymlinks !== undefined ? { cacheSymlinks: input.cacheSymlinks } : {}),
       onReady: (info) => post({ type: 'ready', ...info }),
       onUnexpectedError: (e, opcode) => stderrLine(`strata-overlay: ${opcode}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),

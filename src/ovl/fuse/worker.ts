@@ -29,6 +29,8 @@ export interface FuseServeOptions {
   ops: FuseOpsFactoryRef;
   /** Entry/attribute cache timeout in seconds (see FuseSessionOptions.timeout). */
   timeout: number;
+  /** FUSE passthrough where the kernel supports it (see FuseSessionOptions.passthrough; default on). */
+  passthrough?: boolean;
   cacheSymlinks?: boolean;
   /** Log every request to stderr. */
   debug?: boolean;

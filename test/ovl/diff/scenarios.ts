@@ -219,5 +219,34 @@ export const SCENARIOS: Scenario[] = [
       { op: 'stat', path: '/l', follow: false },
     ],
   },
+  {
+    name: 'a file created over a whiteout in a setgid dir takes the dir group (made in work/work first)',
+    fixture: fixture([[dir('a', { mode: 0o2775, uid: 1, gid: 2 })], [dir('a'), file('a/x', 0, { mode: 0o600, uid: 1000, gid: 1000 })]]),
+    ops: [
+      { op: 'unlink', path: '/a/x' },
+      { op: 'open', path: '/a/x', flags: ['RDWR', 'CREAT', 'EXCL'], mode: 0, h: 1 },
+      { op: 'mkdir', path: '/a/d', mode: 0o755 },
+    ],
+  },
+  {
+    name: 'writes through a one-name file (FUSE passthrough) show at a hard link made while it is open',
+    fixture: fixture([[file('f', 10)]]),
+    ops: [
+      { op: 'open', path: '/f', flags: ['RDWR'], mode: 0, h: 1 },
+      { op: 'write', h: 1, len: 100, pos: 0, seed: 1 },
+      { op: 'open', path: '/n', flags: ['RDWR', 'CREAT', 'EXCL'], mode: 0o644, h: 2 },
+      { op: 'write', h: 2, len: 50, pos: 0, seed: 2 },
+      { op: 'link', from: '/n', to: '/m' },
+      { op: 'stat', path: '/m', follow: false },
+      { op: 'write', h: 2, len: 5000, pos: 100, seed: 3 },
+      { op: 'stat', path: '/m', follow: false },
+      { op: 'open', path: '/m', flags: ['RDWR'], mode: 0, h: 3 },
+      { op: 'write', h: 3, len: 10, pos: 9000, seed: 4 },
+      { op: 'fstat', h: 2 },
+      { op: 'stat', path: '/n', follow: false },
+      { op: 'read', h: 2, len: 20_000, pos: 0 },
+      { op: 'ftruncate', h: 1, size: 3 },
+      { op: 'stat', path: '/f', follow: false },
+    ],
+  },
 ];
-

@@ -195,6 +195,41 @@ describe('strata-overlay command', () => {
     assert.equal(await lookupsForTwoStats(60), 1, 'timeout=60: the second stat is served from the kernel cache');
   });
 
+  it('lets the kernel read and write a copied-up or new file itself (passthrough), unless passthrough=off', async () => {
+    const dir = tempDir();
+    const layers = buildLayers(dir);
+    unmountLater(layers.mnt);
+    /** Mounts with -d, writes and reads files, and returns the data requests the server saw. */
+    const dataRequests = async (extra: string): Promise<{ writes: number; reads: number }> => {
+      const child = spawn(process.execPath, [...NODE_ARGS, '-d', layers.mnt, '-o', `${layers.opts}${extra}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await waitFor(() => isMountPoint(layers.mnt), 'the mount');
+      const before = log.split('\n').length;
+      const created = path.join(layers.mnt, `new${extra.length}.txt`);
+      fs.writeFileSync(created, 'written');
+      fs.appendFileSync(created, ' and appended');
+      const lower = path.join(layers.mnt, 'top.txt');
+      const fd = fs.openSync(lower, 'r+'); // copied up by the open
+      fs.writeSync(fd, 'TOP', 0);
+      fs.closeSync(fd);
+      assert.equal(fs.readFileSync(created, 'utf8'), 'written and appended');
+      assert.equal(fs.readFileSync(lower, 'utf8').slice(0, 3), 'TOP');
+      assert.equal(fs.statSync(created).size, 20, 'the size the kernel wrote');
+      fs.statfsSync(layers.mnt); // a marker: its STATFS line comes after every request above
+      await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
+      const lines = log.split('\n').slice(before - 1);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0);
+      return { writes: lines.filter((l) => / WRITE /.test(l)).length, reads: lines.filter((l) => / READ /.test(l)).length };
+    };
+    assert.deepEqual(await dataRequests(''), { writes: 0, reads: 0 }, 'passthrough: the data never reaches the server');
+    const off = await dataRequests(',passthrough=off');
+    assert.ok(off.writes >= 3, `passthrough=off: ${off.writes} WRITE requests`);
+    assert.equal(fs.readFileSync(path.join(layers.upper, 'new0.txt'), 'utf8'), 'written and appended', 'in the upper dir');
+  });
+
   it('mounts through mount(8) and mount.fuse3, finding strata-overlay in the default PATH', async () => {
     // mount(8) runs its helpers without PATH; /bin/sh then searches its default, which includes
     // /usr/local/sbin. A private mount namespace lends this test a /usr/local/sbin holding the command.

@@ -113,13 +113,15 @@ describe('FUSE wire format', () => {
 
   it('encodes fuse_init_out and fuse_kstatfs at their offsets', () => {
     const b = Buffer.alloc(INIT_OUT_SIZE).fill(0xff);
-    encodeInitOut(b, 0, { major: 7, minor: 38, maxReadahead: 131072, flags: 0x12345678, maxWrite: 1 << 20, timeGran: 1, maxPages: 256 });
+    encodeInitOut(b, 0, { major: 7, minor: 38, maxReadahead: 131072, flags: 0x12345678, maxWrite: 1 << 20, timeGran: 1, maxPages: 256, flags2: 0x20, maxStackDepth: 1 });
     assert.deepEqual([b.readUInt32LE(0), b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12)], [7, 38, 131072, 0x12345678]);
     assert.equal(b.readUInt16LE(16), 0, 'max_background: kernel default');
     assert.equal(b.readUInt32LE(20), 1 << 20);
     assert.equal(b.readUInt32LE(24), 1);
     assert.equal(b.readUInt16LE(28), 256);
-    assert.ok(b.subarray(30).every((x) => x === 0), 'map_alignment, flags2 and unused are zero');
+    assert.equal(b.readUInt16LE(30), 0, 'map_alignment');
+    assert.deepEqual([b.readUInt32LE(32), b.readUInt32LE(36)], [0x20, 1], 'flags2 (PASSTHROUGH) and max_stack_depth');
+    assert.ok(b.subarray(40).every((x) => x === 0), 'request_timeout and unused are zero');
     const s = Buffer.alloc(STATFS_OUT_SIZE).fill(0xff);
     encodeStatfsOut(s, 0, { blocks: 10, bfree: 9, bavail: 8, files: 7, ffree: 6, bsize: 4096, namelen: 255, frsize: 1024 });
     assert.deepEqual([0, 8, 16, 24, 32].map((o) => Number(s.readBigUInt64LE(o))), [10, 9, 8, 7, 6]);
@@ -170,6 +172,8 @@ describe('strata-overlay -o options', () => {
     assert.deepEqual(d.overlay, { lowerdirs: ['/b'] });
     assert.equal(d.timeout, DEFAULT_TIMEOUT);
     assert.equal(d.fsname, 'my,src');
+    assert.equal(d.passthrough, true, 'passthrough by default');
+    assert.equal(parseMountOptions(['lowerdir=/a,passthrough=off'], '/').passthrough, false);
   });
 
   it('refuses what it cannot honour, naming the option', () => {
@@ -181,6 +185,7 @@ describe('strata-overlay -o options', () => {
       [['lowerdir=/a,metacopy=on'], /only metacopy=off/],
       [['lowerdir=/a,redirect_dir=maybe'], /redirect_dir=maybe/],
       [['lowerdir=/a,timeout=soon'], /timeout=soon/],
+      [['lowerdir=/a,passthrough=maybe'], /passthrough=maybe: expected on or off/],
       [['lowerdir=/a,userxattr'], /unknown option userxattr/],
       [['lowerdir=/a,ro=1'], /unknown option ro=1/],
     ] as const) {
