@@ -32,6 +32,7 @@ import * as sys from '../src/sys/index.js';
 import { openOverlay } from '../src/ovl/index.js';
 import type { Overlay } from '../src/ovl/types.js';
 import { strataOverlayCommand } from '../src/driver/fuse-overlay/index.js';
+import { createCostUs } from './lib/create-cost.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const tarPath = process.argv[2] ?? execFileSync('bash', [path.join(import.meta.dirname, 'rootfs.sh')], { encoding: 'utf8' }).trim();
@@ -255,6 +256,8 @@ try {
   const entries = await probe.surface.walk();
   await probe.close();
   console.log(`layers: rootfs (${path.basename(tarPath)}) + a merging top layer: ${entries} entries in the merged tree; copy-up targets: ${targets.length}`);
+  // create and copy-up make new inodes: after mass deletions on ext4 they cost many times more for minutes
+  console.log(`creating a small file here costs ${createCostUs(work).toFixed(0)} µs now (compare create and copy-up only when this is low, ~10–20 µs)`);
   await measureAll([kernel, fuseOverlayfs, strataFuse, strataApi]);
   // The fs.promises walk of the kernel mount: the API's fair anchor.
   const promiseWalks: number[] = [];

@@ -37,6 +37,7 @@ import { DOCKER_CLIENT, startDockerd, type Dockerd } from '../test/oracle/docker
 import { startRegistry } from '../test/registry/registry.js';
 import { rng, type Rng } from './lib/seeded.js';
 import { ensureDist } from './lib/dist.js';
+import { createCostUs } from './lib/create-cost.js';
 
 const REPO = path.resolve(import.meta.dirname, '..');
 const CACHE = path.join(process.env.BENCH_CACHE ?? '/var/tmp/strata-bench', 'pull');
@@ -185,23 +186,6 @@ function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 function fsNote(dir: string): string {
   const [source, fstype] = execFileSync('findmnt', ['-T', dir, '-no', 'SOURCE,FSTYPE'], { encoding: 'utf8' }).trim().split(/\s+/);
   return `data roots on ${fstype} (${source})`;
-}
-
-/**
- * What creating a small file costs on the data roots' filesystem right now, in µs. On ext4 without
- * a journal it is ~10–20 µs normally and ~50× that for minutes after many files were deleted
- * anywhere on the disk (see README): a pull creates thousands, so the ratio is only meaningful
- * when this is low. The probe files are left until the end, like everything else.
- */
-function createCostUs(dir: string): number {
-  const probe = fs.mkdtempSync(path.join(dir, 'probe-'));
-  const n = 1000;
-  const t0 = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) {
-    if (i % 25 === 0) fs.mkdirSync(path.join(probe, `d${i}`));
-    fs.writeFileSync(path.join(probe, `d${i - (i % 25)}`, `f${i}`), 'x');
-  }
-  return Number(process.hrtime.bigint() - t0) / n / 1000;
 }
 
 /** Sizes of the image the registry holds: compressed blobs and layers. */

@@ -23,7 +23,9 @@
  *   //    changed other nodes behind its back (a parent copied up, another name of a hard link),
  *   //    the session sends FUSE_NOTIFY_INVAL_INODE for them. OPENDIR, RELEASEDIR and FLUSH are
  *   //    answered ENOSYS once, and the kernel stops sending them: fewer round trips, which is
- *   //    where a FUSE mount's time goes
+ *   //    where a FUSE mount's time goes. A file whose data can change only through its node (an
+ *   //    upper file with one name) is opened in passthrough mode (Linux >= 6.9): the kernel reads
+ *   //    and writes the upper file itself, and no READ or WRITE reaches the server
  *   // 4. `umount /mnt/rootfs`: the next read of /dev/fuse fails with ENODEV, the session closes the
  *   //    engine and the worker ends
  *   await server.unmount();
@@ -32,7 +34,8 @@
  * request loop: one read, one handler, one write), `ops.ts` (the `FuseOps` contract a filesystem
  * implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
  * lookup counts, handles, caller uid/gid), `mount.ts` (/dev/fuse and mount(2)), `worker.ts` and
- * `worker-main.ts` (serving from a worker thread), `mount-options.ts` and `cli.ts` (the
+ * `worker-main.ts` (serving from a worker thread), `passthrough.ts` (open files the kernel does
+ * its own I/O on, one mode per node), `mount-options.ts` and `cli.ts` (the
  * `strata-overlay` command, fuse-overlayfs's conventions, daemonizing).
  *
  * One request is served at a time, synchronously: the engine is synchronous and local. The thread

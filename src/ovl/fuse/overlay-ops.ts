@@ -218,6 +218,8 @@ export class OverlayFuseOps implements FuseOps {
     const upperFd = file.upperFd();
     if (upperFd === null) return { fh, keepCache: true };
     // an upper file with one name changes only through this node: the kernel may do its I/O itself
+    // (never a lower file: a copy-up must be able to move its handles, and the kernel's reads
+    // through it would set the lower file's atime)
     const oneName = file.stat().nlink === 1;
     return { fh, keepCache: oneName, ...(oneName ? { backingFd: upperFd } : {}) };
   }
