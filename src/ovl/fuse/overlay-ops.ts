@@ -210,9 +210,10 @@ export class OverlayFuseOps implements FuseOps {
    * Several union names of one upper inode are several nodes to the kernel, so a write through one
    * would not refresh another's pages; lower hardlinks, though, break on copy-up (index=off), so
    * a write through one name never changes what the others show. (A link made after the open is
-   * caught by the kernel itself: the session asks for AUTO_INVAL_DATA.)
+   * caught by the kernel itself: the session asks for AUTO_INVAL_DATA.) `nlink`: the file's link
+   * count when the caller has just read it.
    */
-  private addFile(file: OvlFile, flags: number, nodeid: number): FuseOpened {
+  private addFile(file: OvlFile, flags: number, nodeid: number, nlink?: number): FuseOpened {
     const fh = this.nextFh++;
     this.files.set(fh, { file, append: (flags & O_APPEND) !== 0, nodeid });
     const upperFd = file.upperFd();
@@ -220,7 +221,7 @@ export class OverlayFuseOps implements FuseOps {
     // an upper file with one name changes only through this node: the kernel may do its I/O itself
     // (never a lower file: a copy-up must be able to move its handles, and the kernel's reads
     // through it would set the lower file's atime)
-    const oneName = file.stat().nlink === 1;
+    const oneName = (nlink ?? file.stat().nlink) === 1;
     return { fh, keepCache: oneName, ...(oneName ? { backingFd: upperFd } : {}) };
   }
 
@@ -324,7 +325,7 @@ export class OverlayFuseOps implements FuseOps {
       file.close();
       throw e;
     }
-    return { entry, opened: this.addFile(file, kept, entry.nodeid) };
+    return { entry, opened: this.addFile(file, kept, entry.nodeid, entry.attr.nlink) };
   }
 
   read(_ctx: FuseContext, _nodeid: number, fh: number, into: Buffer, position: number): number {
