@@ -10,8 +10,12 @@
  */
 import { fuseBackingClose, fuseBackingOpen } from '../../sys/index.js';
 
-/** Errors of FUSE_DEV_IOC_BACKING_OPEN that mean "never on this connection" (no kernel support, no CAP_SYS_ADMIN). */
-const UNSUPPORTED = new Set(['ENOTTY', 'EINVAL', 'EPERM', 'EOPNOTSUPP', 'ENOTSUP']);
+/**
+ * Errors of FUSE_DEV_IOC_BACKING_OPEN that will repeat for every file: no kernel support, no
+ * CAP_SYS_ADMIN, an upper layer on a filesystem already stacked (ELOOP: the backing file's stack
+ * depth must be below the mount's max_stack_depth).
+ */
+const UNSUPPORTED = new Set(['ENOTTY', 'EINVAL', 'EPERM', 'EOPNOTSUPP', 'ENOTSUP', 'ELOOP']);
 
 interface NodeIo {
   /** The backing id the node's open files use, or 0 for cached (normal) I/O. */
@@ -60,7 +64,7 @@ export class Passthrough {
     try {
       return fuseBackingOpen(this.devFd, fd);
     } catch (e) {
-      // a backing file on a filesystem stacked too deep (ELOOP) just stays cached
+      // anything else (EMFILE, say) leaves just this file cached
       if (UNSUPPORTED.has((e as { code?: string }).code ?? '')) this.enabled = false;
       return 0;
     }
