@@ -15,8 +15,11 @@ import { FUSE_CACHED_LISTING_IMPURE, FUSE_STATFS_MAGIC, kernelSide, strataFuseSi
 const SEED_OF: Record<RedirectConfig, number> = { follow: 21, on: 22 };
 const OPS = 30;
 const FUSE_KNOWN = [FUSE_STATFS_MAGIC, FUSE_CACHED_LISTING_IMPURE];
-/** The scenarios where FUSE adds its own risks: an fd across copy-up, dir removal and re-creation, cached attributes of other names. */
-const FUSE_SCENARIOS = SCENARIOS.filter((s) => /read-only fd|rmdir of a merged|names left|fstat of an open merged/.test(s.name));
+/**
+ * The scenarios where FUSE adds its own risks: an fd across copy-up, dir removal and re-creation,
+ * cached attributes of other names, writes the server never sees (passthrough), a create's owner.
+ */
+const FUSE_SCENARIOS = SCENARIOS.filter((s) => /read-only fd|rmdir of a merged|names left|fstat of an open merged|FUSE passthrough|setgid dir/.test(s.name));
 
 describe('differential: kernel overlay vs strata-overlay (FUSE)', () => {
   for (const config of ['follow', 'on'] as RedirectConfig[]) {
@@ -35,8 +38,8 @@ describe('differential: kernel overlay vs strata-overlay (FUSE)', () => {
     });
   }
 
-  it('scenarios through the mount (redirect_dir=on): fd across copy-up, rmdir+mkdir, hard links seen through the cache', async () => {
-    assert.equal(FUSE_SCENARIOS.length, 4, 'the FUSE-relevant scenarios exist');
+  it('scenarios through the mount (redirect_dir=on): fd across copy-up, rmdir+mkdir, hard links seen through the cache, passthrough writes', async () => {
+    assert.equal(FUSE_SCENARIOS.length, 6, 'the FUSE-relevant scenarios exist');
     const workDir = tempDir('ovl-diff-');
     for (const s of FUSE_SCENARIOS) await expectScenarioAgrees({ ref: kernelSide(), cand: strataFuseSide, workDir, known: FUSE_KNOWN, shrinkMs: 10_000 }, s, 'on');
   });

@@ -205,29 +205,43 @@ describe('strata-overlay command', () => {
       let log = '';
       child.stderr.on('data', (c: Buffer) => (log += c.toString()));
       const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await waitFor(() => isMountPoint(layers.mnt), 'the mount');
-      const before = log.split('\n').length;
-      const created = path.join(layers.mnt, `new${extra.length}.txt`);
-      fs.writeFileSync(created, 'written');
-      fs.appendFileSync(created, ' and appended');
-      const lower = path.join(layers.mnt, 'top.txt');
-      const fd = fs.openSync(lower, 'r+'); // copied up by the open
-      fs.writeSync(fd, 'TOP', 0);
-      fs.closeSync(fd);
-      assert.equal(fs.readFileSync(created, 'utf8'), 'written and appended');
-      assert.equal(fs.readFileSync(lower, 'utf8').slice(0, 3), 'TOP');
-      assert.equal(fs.statSync(created).size, 20, 'the size the kernel wrote');
-      fs.statfsSync(layers.mnt); // a marker: its STATFS line comes after every request above
-      await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
-      const lines = log.split('\n').slice(before - 1);
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0);
+      let lines: string[];
+      let held: number | undefined;
+      try {
+        await waitFor(() => isMountPoint(layers.mnt), 'the mount');
+        const before = log.split('\n').length;
+        const created = path.join(layers.mnt, `new${extra.length}.txt`);
+        fs.writeFileSync(created, 'written');
+        fs.appendFileSync(created, ' and appended');
+        const lower = path.join(layers.mnt, 'top.txt');
+        const fd = fs.openSync(lower, 'r+'); // copied up by the open
+        fs.writeSync(fd, 'TOP', 0);
+        fs.closeSync(fd);
+        assert.equal(fs.readFileSync(created, 'utf8'), 'written and appended');
+        assert.equal(fs.readFileSync(lower, 'utf8').slice(0, 3), 'TOP');
+        assert.equal(fs.statSync(created).size, 20, 'the size the kernel wrote');
+        // a hard link made while the file is open: its attributes follow writes the server never sees
+        held = fs.openSync(created, 'r+');
+        fs.linkSync(created, `${created}.link`);
+        assert.equal(fs.statSync(`${created}.link`).size, 20);
+        fs.writeSync(held, Buffer.alloc(1000, 'z'), 0, 1000, 20);
+        assert.equal(fs.statSync(`${created}.link`).size, 1020, 'the other name sees the new size');
+        fs.closeSync(held);
+        held = undefined;
+        fs.statfsSync(layers.mnt); // a marker: its STATFS line comes after every request above
+        await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
+        lines = log.split('\n').slice(before - 1);
+      } finally {
+        if (held !== undefined) fs.closeSync(held); // an open file would keep the lazily unmounted server alive
+        child.kill('SIGTERM');
+        await exited;
+      }
       return { writes: lines.filter((l) => / WRITE /.test(l)).length, reads: lines.filter((l) => / READ /.test(l)).length };
     };
     assert.deepEqual(await dataRequests(''), { writes: 0, reads: 0 }, 'passthrough: the data never reaches the server');
     const off = await dataRequests(',passthrough=off');
     assert.ok(off.writes >= 3, `passthrough=off: ${off.writes} WRITE requests`);
-    assert.equal(fs.readFileSync(path.join(layers.upper, 'new0.txt'), 'utf8'), 'written and appended', 'in the upper dir');
+    assert.equal(fs.readFileSync(path.join(layers.upper, 'new0.txt'), 'utf8'), `written and appended${'z'.repeat(1000)}`, 'in the upper dir');
   });
 
   it('mounts through mount(8) and mount.fuse3, finding strata-overlay in the default PATH', async () => {
