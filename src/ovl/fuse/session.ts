@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import type { FuseAttr, FuseContext, FuseEntry, FuseOpened, FuseOps } from './ops.js';
+import type { FuseAttr, FuseContext, FuseEntry, FuseOpened, FuseOps, StaleNode } from './ops.js';
 import type { OvlFileType } from '../types.js';
 import {
   ArgReader,
@@ -207,21 +207,22 @@ export class FuseSession {
     if (this.options.log) this.options.log(`${h.unique} ${OPCODE_NAMES.get(h.opcode) ?? h.opcode} node=${h.nodeid} -> ${noReply ? 'no reply' : error ? `error ${-error}` : `${bodyLen} bytes`}`);
     if (noReply) return;
     if (error !== 0) bodyLen = 0;
+    // What went stale behind the kernel's back (ops.takeStaleNodes), told even with timeout 0 (the
+    // kernel may keep listings, see FuseOps.opendir). A SETATTR reply carries the node's new
+    // attributes and the kernel updates a file it wrote to itself: those need no notice.
+    const fresh = h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1;
+    const stale = [...(this.ops.takeStaleNodes?.() ?? [])].filter((s) => s.nodeid !== fresh || s.data);
+    // attributes before the reply: once the caller has its answer, no other name may show old ones
+    this.notifyStale(stale, false);
     this.send(h.unique, error, bodyLen);
     if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
-    // a SETATTR reply carries the new attributes, and the kernel updates a file it wrote to
-    this.invalidateStale(h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1);
+    // pages and listings after it: dropping them may wait on a lock held by a request queued behind this one
+    this.notifyStale(stale.filter((s) => s.data), true);
   }
 
-  /**
-   * Tells the kernel which of its cached nodes went stale during the request (ops.takeStaleNodes),
-   * once the reply is out. Even with timeout 0: the kernel may keep listings (see FuseOps.opendir).
-   */
-  private invalidateStale(fresh: number): void {
-    const stale = this.ops.takeStaleNodes?.();
-    if (stale === undefined) return;
-    for (const { nodeid, data } of stale) {
-      if (nodeid === fresh && !data) continue;
+  /** FUSE_NOTIFY_INVAL_INODE for each node: its attributes, and with `data` its pages or listing too. */
+  private notifyStale(nodes: readonly StaleNode[], data: boolean): void {
+    for (const { nodeid } of nodes) {
       const len = encodeInvalInode(this.notice, nodeid, data ? 0 : -1);
       try {
         fs.writeSync(this.fd, this.notice, 0, len);
