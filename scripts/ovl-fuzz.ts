@@ -88,6 +88,8 @@ function candidate(target: string): SideSpec {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  // made now, so that a bad --out fails before the run, not when a divergence is to be written
+  fs.mkdirSync(args.out, { recursive: true });
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovl-fuzz-'));
   process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
   // a FUSE mount reports the FUSE statfs magic: accepted, as in the CI tests
