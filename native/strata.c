@@ -594,9 +594,6 @@ static int x_set(const xtarget_t *t, const char *name, const void *value, size_t
 static ssize_t x_list(const xtarget_t *t, char *list, size_t size) {
   return t->fd >= 0 ? flistxattr(t->fd, list, size) : llistxattr(t->path.p, list, size);
 }
-static int x_remove(const xtarget_t *t, const char *name) {
-  return t->fd >= 0 ? fremovexattr(t->fd, name) : lremovexattr(t->path.p, name);
-}
 /* The syscall to name in an error: XNAME(t, "getxattr") is "lgetxattr" for a path, "fgetxattr" for an fd. */
 #define XNAME(t, op) ((t)->fd >= 0 ? "f" op : "l" op)
 
@@ -744,20 +741,19 @@ static napi_value do_listxattr(napi_env env, napi_callback_info info, int by_fd)
 }
 
 /* lremovexattr(path, name) */
-static napi_value do_removexattr(napi_env env, napi_callback_info info, int by_fd) {
+static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   ARGS(2);
-  xtarget_t path;
-  cstr_t name;
+  cstr_t path, name;
   napi_value ret = NULL;
-  if (get_xtarget(env, argv[0], by_fd, &path)) return NULL;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
   if (get_cstr(env, argv[1], "name", 0, &name) == 0) {
-    if (x_remove(&path, name.p) < 0)
-      throw_sys(env, errno, XNAME(&path, "removexattr"), path.path.p, NULL, NULL);
+    if (lremovexattr(path.p, name.p) < 0)
+      throw_sys(env, errno, "lremovexattr", path.p, NULL, NULL);
     else
       ret = undefined(env);
     cstr_free(&name);
   }
-  cstr_free(&path.path);
+  cstr_free(&path);
   return ret;
 }
 
@@ -767,7 +763,6 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) { return d
 static napi_value js_fsetxattr(napi_env env, napi_callback_info info) { return do_setxattr(env, info, 1); }
 static napi_value js_llistxattr(napi_env env, napi_callback_info info) { return do_listxattr(env, info, 0); }
 static napi_value js_flistxattr(napi_env env, napi_callback_info info) { return do_listxattr(env, info, 1); }
-static napi_value js_lremovexattr(napi_env env, napi_callback_info info) { return do_removexattr(env, info, 0); }
 
 /* ---- names and times ------------------------------------------------------------------------ */
 

@@ -15,13 +15,9 @@ import fs from 'node:fs';
 import { copyFileRange, fgetxattr, flistxattr, fsetxattr, major, minor, utimensat } from '../sys/index.js';
 import type { Origins } from './origin.js';
 import * as real from './realfs.js';
-import { OVL_ESCAPED_PREFIX, OVL_PREFIX, S_IFMT, XATTR_ORIGIN, kindOfMode, lstat, type Stat } from './realfs.js';
+import { EGID, EUID, OVL_ESCAPED_PREFIX, OVL_PREFIX, S_IFMT, XATTR_ORIGIN, kindOfMode, lstat, type Stat } from './realfs.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
-
-/** Who this process creates files as (a copy is chowned only when the original's owner differs). */
-const EUID = process.geteuid!();
-const EGID = process.getegid!();
 
 /** O_NOATIME where allowed: reading a lower layer must not change it. */
 const O_NOATIME = fs.constants.O_NOATIME ?? 0;
@@ -45,13 +41,17 @@ export interface CopySource {
 }
 
 /**
- * Makes `tmp` a copy of the lower object and returns the lower object's attributes. The origin is
- * recorded for a directory and for a file with one link (a lower hard link's copies are separate
- * inodes, each with its own st_ino). On failure `tmp` may be left behind: the caller removes it.
+ * Makes `tmp` a copy of the lower object; returns the lower object's attributes and whether the
+ * copy records it as its origin: a directory, or a non-directory with one link (a lower hard link's
+ * copies are separate inodes, each with its own st_ino). On failure `tmp` may be left behind: the
+ * caller removes it.
  */
-export function copyToWork(c: CopySource, tmp: string, origins: Origins): Stat {
+export function copyToWork(c: CopySource, tmp: string, origins: Origins): { st: Stat; withOrigin: boolean } {
   const st = lstat(c.src);
-  if (kindOfMode(Number(st.mode)) === 'file') {
+  const mode = Number(st.mode);
+  const kind = kindOfMode(mode);
+  const withOrigin = kind === 'dir' || Number(st.nlink) === 1;
+  if (kind === 'file') {
     // O_NONBLOCK: should the layer have changed under us into a fifo, the open must not hang
     const from = openLowerForRead(c.src, O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
     try {
@@ -59,22 +59,20 @@ export function copyToWork(c: CopySource, tmp: string, origins: Origins): Stat {
       try {
         if (c.data) copyData(from, to, Number(st.size));
         else fs.ftruncateSync(to, Number(st.size));
-        applyMetadata(from, to, st, Number(st.nlink) === 1 ? origins.encode(c.layer, from) : null);
+        applyMetadata(from, to, st, withOrigin ? origins.encode(c.layer, from) : null);
       } finally {
         fs.closeSync(to);
       }
     } finally {
       fs.closeSync(from);
     }
-    return st;
+    return { st, withOrigin };
   }
-  const mode = Number(st.mode);
-  const kind = kindOfMode(mode);
   if (kind === 'dir') real.mkdir(tmp, 0);
   else if (kind === 'symlink') real.symlink(real.readlink(c.src), tmp);
   else real.mknod(tmp, mode & S_IFMT, major(Number(st.rdev)), minor(Number(st.rdev)));
-  applyMetadata(c.src, tmp, st, kind === 'dir' || Number(st.nlink) === 1 ? origins.encode(c.layer, c.src) : null);
-  return st;
+  applyMetadata(c.src, tmp, st, withOrigin ? origins.encode(c.layer, c.src) : null);
+  return { st, withOrigin };
 }
 
 /** An object to label: an open file (fd) or a path (never followed). */

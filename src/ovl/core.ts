@@ -12,17 +12,13 @@ import { OvlOpenFile } from './file.js';
 import { prepareLayers } from './options.js';
 import { OvlOpenDir } from './readdir.js';
 import * as real from './realfs.js';
-import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, S_ISGID, XATTR_OPAQUE, kindOfMode, lstat } from './realfs.js';
+import { EGID, EUID, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFMT, S_IFREG, S_IFSOCK, S_ISGID, XATTR_OPAQUE, kindOfMode, lstat } from './realfs.js';
 import { removeEntry } from './remove.js';
 import { renameEntries } from './rename.js';
 import { setattrEntry } from './setattr.js';
 import { OVERLAYFS_SUPER_MAGIC, type OpenFlags, type OverlayCore, type OverlayOptions, type OvlCaller, type OvlDir, type OvlFile, type OvlNode, type OvlSetattr, type OvlStat, type OvlStatfs } from './types.js';
 
 const { O_RDONLY, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = fs.constants;
-
-/** Who this process creates files as (a new file is chowned only when its caller differs). */
-const EUID = process.geteuid!();
-const EGID = process.getegid!();
 const O_ACCMODE = 3;
 const NAME_MAX = 255;
 

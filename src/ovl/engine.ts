@@ -212,9 +212,9 @@ export class Engine implements LookupEnv {
       const tmp = this.tempPath();
       const parentUpper = this.upperPath(parent);
       const pst = lstat(parentUpper);
-      let st: Stat;
+      let copied: ReturnType<typeof copyToWork>;
       try {
-        st = copyToWork({ src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data }, tmp, this.origins);
+        copied = copyToWork({ src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data }, tmp, this.origins);
         real.rename(tmp, this.upperPath(e));
       } catch (err) {
         real.removeTree(tmp);
@@ -225,9 +225,8 @@ export class Engine implements LookupEnv {
       this.setImpure(parent);
       e.upper = true;
       if (!e.isDir) {
-        const withOrigin = Number(st.nlink) === 1;
-        e.origin = withOrigin ? { ino: st.ino, nlink: 1 } : null;
-        if (!withOrigin) e.lower = [];
+        e.origin = copied.withOrigin ? { ino: copied.st.ino, nlink: 1 } : null;
+        if (!copied.withOrigin) e.lower = [];
       }
     });
     // the copy is a new inode (ctime; a dir's link count and listing; a lower hardlink's ino).

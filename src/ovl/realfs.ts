@@ -56,6 +56,10 @@ export const S_ISVTX = 0o1000;
 
 export type Stat = fs.BigIntStats;
 
+/** Who this process makes real objects as: a new object is chowned only when its owner must differ. */
+export const EUID = process.geteuid!();
+export const EGID = process.getegid!();
+
 /** lstat without following, undefined when the path does not exist (ENOTDIR on the way counts as absent). */
 export function lstatMaybe(p: string): Stat | undefined {
   try {

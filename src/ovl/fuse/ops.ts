@@ -150,5 +150,5 @@ export interface FuseOps {
    * are stale too; taking them empties the list. The session tells the kernel after the reply
    * (FUSE_NOTIFY_INVAL_INODE). Optional: a filesystem without such side effects leaves it out.
    */
-  takeStaleNodes?(): Iterable<StaleNode>;
+  takeStaleNodes?(): readonly StaleNode[];
 }

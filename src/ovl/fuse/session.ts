@@ -61,6 +61,7 @@ import {
 import { FuseError, NEG_EIO, errnoOf } from './errors.js';
 import type { FuseSetattr } from './ops.js';
 import { Passthrough } from './passthrough.js';
+import { S_IFDIR, S_IFMT } from '../realfs.js';
 
 /** The largest WRITE (and READ) the kernel may send: 1 MiB, i.e. 256 pages of 4 KiB. */
 export const MAX_WRITE = 1 << 20;
@@ -72,6 +73,9 @@ const ENOENT = E.ENOENT ?? 2;
 const ENOSYS = E.ENOSYS ?? 38;
 const ERANGE = E.ERANGE ?? 34;
 const EIO = E.EIO ?? 5;
+
+/** What a filesystem without side effects (no takeStaleNodes) has gone stale: nothing. */
+const NO_STALE_NODES: readonly StaleNode[] = [];
 
 /** A handler's result: the reply body's length, or NO_REPLY for FORGET/INTERRUPT. */
 const NO_REPLY = -1;
@@ -211,19 +215,23 @@ export class FuseSession {
     // kernel may keep listings, see FuseOps.opendir). A SETATTR reply carries the node's new
     // attributes and the kernel updates a file it wrote to itself: those need no notice.
     const fresh = h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1;
-    const stale = [...(this.ops.takeStaleNodes?.() ?? [])].filter((s) => s.nodeid !== fresh || s.data);
+    const stale = this.ops.takeStaleNodes?.() ?? NO_STALE_NODES;
     // attributes before the reply: once the caller has its answer, no other name may show old ones
-    this.notifyStale(stale, false);
+    this.notifyStale(stale, fresh, false);
     this.send(h.unique, error, bodyLen);
     if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
     // pages and listings after it: dropping them may wait on a lock held by a request queued behind this one
-    this.notifyStale(stale.filter((s) => s.data), true);
+    this.notifyStale(stale, fresh, true);
   }
 
-  /** FUSE_NOTIFY_INVAL_INODE for each node: its attributes, and with `data` its pages or listing too. */
-  private notifyStale(nodes: readonly StaleNode[], data: boolean): void {
-    for (const { nodeid } of nodes) {
-      const len = encodeInvalInode(this.notice, nodeid, data ? 0 : -1);
+  /**
+   * FUSE_NOTIFY_INVAL_INODE for the stale nodes but `fresh` (whose reply says it all): their
+   * attributes, or with `data` the pages or listing of those whose data went stale.
+   */
+  private notifyStale(nodes: readonly StaleNode[], fresh: number, data: boolean): void {
+    for (const s of nodes) {
+      if (data ? !s.data : s.nodeid === fresh && !s.data) continue;
+      const len = encodeInvalInode(this.notice, s.nodeid, data ? 0 : -1);
       try {
         fs.writeSync(this.fd, this.notice, 0, len);
       } catch (e) {
@@ -550,8 +558,10 @@ export class FuseSession {
     return m;
   }
 
-  /** fuse_open_out.open_flags for an opened file: KEEP_CACHE only where the kernel caches at all. */
-  /** Writes the fuse_open_out of a file of `nodeid` just opened: passthrough when it can be, else cached as asked. */
+  /**
+   * Writes the fuse_open_out of a file of `nodeid` just opened: passthrough when it can be, else
+   * cached as asked (KEEP_CACHE only where the kernel caches at all).
+   */
   private openOut(off: number, nodeid: number, opened: FuseOpened): number {
     const backingId = this.passthrough.opened(nodeid, opened.backingFd);
     if (backingId !== 0) return encodeOpenOut(this.reply, off, opened.fh, FOPEN_PASSTHROUGH, backingId);
@@ -563,7 +573,7 @@ export class FuseSession {
    * cached: its data may change through another name's backing file, which the server never hears of.
    */
   private attrTimeout(attr: FuseAttr): WireTimeout {
-    if (this.passthrough.active && attr.nlink > 1 && (attr.mode & 0o170000) !== 0o040000) return FuseSession.NO_CACHE;
+    if (this.passthrough.active && attr.nlink > 1 && (attr.mode & S_IFMT) !== S_IFDIR) return FuseSession.NO_CACHE;
     return this.timeout;
   }
 
