@@ -47,6 +47,33 @@ async function waitFor(check: () => boolean, what: string, ms = 15_000): Promise
   }
 }
 
+/**
+ * Mounts `mnt` with `-d` in the foreground (`-o opts`), runs `body` on the live mount and returns
+ * the request log lines it caused (a STATFS marks their end). The server then gets SIGTERM, even
+ * when `body` failed, and must exit 0 leaving nothing mounted.
+ */
+async function requestsDuring(mnt: string, opts: string, body: () => void): Promise<string[]> {
+  const child = spawn(process.execPath, [...NODE_ARGS, '-d', mnt, '-o', opts], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (c: Buffer) => (log += c.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  let lines: string[];
+  try {
+    await waitFor(() => log.includes(' INIT '), 'the foreground server to answer INIT');
+    await waitFor(() => isMountPoint(mnt), 'the mount');
+    const before = log.split('\n').length;
+    body();
+    fs.statfsSync(mnt); // a marker: its STATFS line comes after every request of the body
+    await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
+    lines = log.split('\n').slice(before - 1);
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, 'exit status 0 after SIGTERM');
+  assert.ok(!isMountPoint(mnt), 'SIGTERM unmounted it');
+  return lines;
+}
+
 describe('strata-overlay command', () => {
   const cleanups: (() => void)[] = [];
   after(() => {
@@ -172,24 +199,13 @@ describe('strata-overlay command', () => {
     const dir = tempDir();
     const layers = buildLayers(dir);
     unmountLater(layers.mnt);
-    /** Mounts with -d in the foreground, stats one file twice, and returns how many LOOKUPs that took. */
+    /** Stats one file twice through a foreground mount and returns how many LOOKUPs that took. */
     const lookupsForTwoStats = async (timeout: number): Promise<number> => {
-      const child = spawn(process.execPath, [...NODE_ARGS, '-d', layers.mnt, '-o', `${layers.opts},timeout=${timeout}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let log = '';
-      child.stderr.on('data', (c: Buffer) => (log += c.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      await waitFor(() => log.includes(' INIT '), 'the foreground server to answer INIT');
-      await waitFor(() => isMountPoint(layers.mnt), 'the mount');
-      const before = log.split('\n').length;
-      fs.statSync(path.join(layers.mnt, 'top.txt'));
-      fs.statSync(path.join(layers.mnt, 'top.txt'));
-      fs.statfsSync(layers.mnt); // a marker: its STATFS line comes after every request of the stats
-      await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
-      const lookups = log.split('\n').slice(before - 1).filter((l) => / LOOKUP node=1 /.test(l)).length;
-      child.kill('SIGTERM');
-      assert.equal(await exited, 0, 'exit status 0 after SIGTERM');
-      assert.ok(!isMountPoint(layers.mnt), 'SIGTERM unmounted it');
-      return lookups;
+      const lines = await requestsDuring(layers.mnt, `${layers.opts},timeout=${timeout}`, () => {
+        fs.statSync(path.join(layers.mnt, 'top.txt'));
+        fs.statSync(path.join(layers.mnt, 'top.txt'));
+      });
+      return lines.filter((l) => / LOOKUP node=1 /.test(l)).length;
     };
     assert.equal(await lookupsForTwoStats(0), 2, 'timeout=0: the kernel asks every time');
     assert.equal(await lookupsForTwoStats(60), 1, 'timeout=60: the second stat is served from the kernel cache');
@@ -199,17 +215,9 @@ describe('strata-overlay command', () => {
     const dir = tempDir();
     const layers = buildLayers(dir);
     unmountLater(layers.mnt);
-    /** Mounts with -d, writes and reads files, and returns the data requests the server saw. */
+    /** Writes and reads files through a foreground mount and returns the data requests the server saw. */
     const dataRequests = async (extra: string): Promise<{ writes: number; reads: number }> => {
-      const child = spawn(process.execPath, [...NODE_ARGS, '-d', layers.mnt, '-o', `${layers.opts}${extra}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-      let log = '';
-      child.stderr.on('data', (c: Buffer) => (log += c.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-      let lines: string[];
-      let held: number | undefined;
-      try {
-        await waitFor(() => isMountPoint(layers.mnt), 'the mount');
-        const before = log.split('\n').length;
+      const lines = await requestsDuring(layers.mnt, `${layers.opts}${extra}`, () => {
         const created = path.join(layers.mnt, `new${extra.length}.txt`);
         fs.writeFileSync(created, 'written');
         fs.appendFileSync(created, ' and appended');
@@ -221,21 +229,16 @@ describe('strata-overlay command', () => {
         assert.equal(fs.readFileSync(lower, 'utf8').slice(0, 3), 'TOP');
         assert.equal(fs.statSync(created).size, 20, 'the size the kernel wrote');
         // a hard link made while the file is open: its attributes follow writes the server never sees
-        held = fs.openSync(created, 'r+');
-        fs.linkSync(created, `${created}.link`);
-        assert.equal(fs.statSync(`${created}.link`).size, 20);
-        fs.writeSync(held, Buffer.alloc(1000, 'z'), 0, 1000, 20);
-        assert.equal(fs.statSync(`${created}.link`).size, 1020, `the other name sees the new size (${extra || 'passthrough'})`);
-        fs.closeSync(held);
-        held = undefined;
-        fs.statfsSync(layers.mnt); // a marker: its STATFS line comes after every request above
-        await waitFor(() => log.split('\n').slice(before - 1).some((l) => / STATFS /.test(l)), 'the STATFS marker in the log');
-        lines = log.split('\n').slice(before - 1);
-      } finally {
-        if (held !== undefined) fs.closeSync(held); // an open file would keep the lazily unmounted server alive
-        child.kill('SIGTERM');
-        await exited;
-      }
+        const held = fs.openSync(created, 'r+');
+        try {
+          fs.linkSync(created, `${created}.link`);
+          assert.equal(fs.statSync(`${created}.link`).size, 20);
+          fs.writeSync(held, Buffer.alloc(1000, 'z'), 0, 1000, 20);
+          assert.equal(fs.statSync(`${created}.link`).size, 1020, `the other name sees the new size (${extra || 'passthrough'})`);
+        } finally {
+          fs.closeSync(held); // an open file would keep the lazily unmounted server alive
+        }
+      });
       return { writes: lines.filter((l) => / WRITE /.test(l)).length, reads: lines.filter((l) => / READ /.test(l)).length };
     };
     assert.deepEqual(await dataRequests(''), { writes: 0, reads: 0 }, 'passthrough: the data never reaches the server');
