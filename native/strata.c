@@ -3,7 +3,8 @@
  *
  * Every function is a thin, honest wrapper: it converts arguments, makes exactly the syscall its
  * name says, and on failure throws an error shaped like Node's fs errors (code = errno name,
- * errno = -errno, syscall, path, dest). Paths are accepted as JS strings (UTF-8) or Buffers (raw
+ * errno = -errno, syscall, path, dest). One exception, for speed: copyFileUp makes the fixed
+ * sequence of syscalls of an overlay copy-up of one regular file (see its comment). Paths are accepted as JS strings (UTF-8) or Buffers (raw
  * bytes, passed through unchanged) because layer file names need not be UTF-8.
  *
  * Blocking lock waits (flock without LOCK_NB, F_OFD_SETLKW) run on a dedicated thread per wait and
@@ -571,69 +572,42 @@ static napi_value js_mknodat(napi_env env, napi_callback_info info) {
 
 /* ---- extended attributes (never following symlinks) ----------------------------------------- */
 
-/* An xattr call's object: a path (never followed: the l* calls) or an open fd (the f* calls). */
-typedef struct {
-  int fd; /* -1 for a path */
-  cstr_t path;
-} xtarget_t;
-
-/* Reads the fd (by_fd) or path (string|Buffer) argument. Returns 0, or -1 with an exception pending. */
-static int get_xtarget(napi_env env, napi_value v, int by_fd, xtarget_t *t) {
-  t->fd = -1;
-  t->path.p = NULL;
-  if (by_fd) return get_int(env, v, "fd", &t->fd);
-  return get_cstr(env, v, "path", 0, &t->path);
-}
-
-static ssize_t x_get(const xtarget_t *t, const char *name, void *buf, size_t size) {
-  return t->fd >= 0 ? fgetxattr(t->fd, name, buf, size) : lgetxattr(t->path.p, name, buf, size);
-}
-static int x_set(const xtarget_t *t, const char *name, const void *value, size_t size, int flags) {
-  return t->fd >= 0 ? fsetxattr(t->fd, name, value, size, flags) : lsetxattr(t->path.p, name, value, size, flags);
-}
-static ssize_t x_list(const xtarget_t *t, char *list, size_t size) {
-  return t->fd >= 0 ? flistxattr(t->fd, list, size) : llistxattr(t->path.p, list, size);
-}
-/* The syscall to name in an error: XNAME(t, "getxattr") is "lgetxattr" for a path, "fgetxattr" for an fd. */
-#define XNAME(t, op) ((t)->fd >= 0 ? "f" op : "l" op)
-
-/* lgetxattr(path, name) / fgetxattr(fd, name) -> Buffer | null (null when the attribute does not exist) */
-static napi_value do_getxattr(napi_env env, napi_callback_info info, int by_fd) {
+/* lgetxattr(path, name) -> Buffer | null (null when the attribute does not exist) */
+static napi_value js_lgetxattr(napi_env env, napi_callback_info info) {
   ARGS(2);
-  xtarget_t path;
-  cstr_t name;
+  cstr_t path, name;
   napi_value ret = NULL;
   char stackbuf[4096];
-  if (get_xtarget(env, argv[0], by_fd, &path)) return NULL;
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
   if (get_cstr(env, argv[1], "name", 0, &name)) {
-    cstr_free(&path.path);
+    cstr_free(&path);
     return NULL;
   }
-  ssize_t n = x_get(&path, name.p, stackbuf, sizeof stackbuf);
+  ssize_t n = lgetxattr(path.p, name.p, stackbuf, sizeof stackbuf);
   if (n >= 0) {
     void *data;
     napi_create_buffer_copy(env, (size_t)n, stackbuf, &data, &ret);
   } else if (errno == ENODATA) {
     napi_get_null(env, &ret);
   } else if (errno != ERANGE) {
-    throw_sys(env, errno, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
+    throw_sys(env, errno, "lgetxattr", path.p, NULL, NULL);
   } else {
     /* larger than the stack buffer: ask for the size, and retry if it grew meanwhile */
     for (;;) {
-      ssize_t size = x_get(&path, name.p, NULL, 0);
+      ssize_t size = lgetxattr(path.p, name.p, NULL, 0);
       if (size < 0) {
         if (errno == ENODATA)
           napi_get_null(env, &ret);
         else
-          throw_sys(env, errno, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
+          throw_sys(env, errno, "lgetxattr", path.p, NULL, NULL);
         break;
       }
       char *buf = (char *)malloc(size ? (size_t)size : 1);
       if (!buf) {
-        throw_sys(env, ENOMEM, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
+        throw_sys(env, ENOMEM, "lgetxattr", path.p, NULL, NULL);
         break;
       }
-      n = x_get(&path, name.p, buf, (size_t)size);
+      n = lgetxattr(path.p, name.p, buf, (size_t)size);
       int e = errno;
       if (n >= 0) {
         void *data;
@@ -646,20 +620,19 @@ static napi_value do_getxattr(napi_env env, napi_callback_info info, int by_fd) 
       if (e == ENODATA)
         napi_get_null(env, &ret);
       else
-        throw_sys(env, e, XNAME(&path, "getxattr"), path.path.p, NULL, NULL);
+        throw_sys(env, e, "lgetxattr", path.p, NULL, NULL);
       break;
     }
   }
   cstr_free(&name);
-  cstr_free(&path.path);
+  cstr_free(&path);
   return ret;
 }
 
-/* lsetxattr(path, name, value: Buffer|string, flags) / fsetxattr(fd, name, value, flags) */
-static napi_value do_setxattr(napi_env env, napi_callback_info info, int by_fd) {
+/* lsetxattr(path, name, value: Buffer|string, flags) */
+static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
   ARGS(4);
-  xtarget_t path;
-  cstr_t name, sval;
+  cstr_t path, name, sval;
   uint32_t flags;
   const void *value;
   size_t len;
@@ -682,34 +655,34 @@ static napi_value do_setxattr(napi_env env, napi_callback_info info, int by_fd) 
     napi_get_buffer_info(env, argv[2], &data, &len);
     value = data;
   }
-  if (get_xtarget(env, argv[0], by_fd, &path)) goto out0;
+  if (get_cstr(env, argv[0], "path", 0, &path)) goto out0;
   if (get_cstr(env, argv[1], "name", 0, &name)) goto out1;
-  if (x_set(&path, name.p, len ? value : "", len, (int)flags) < 0)
-    throw_sys(env, errno, XNAME(&path, "setxattr"), path.path.p, NULL, NULL);
+  if (lsetxattr(path.p, name.p, len ? value : "", len, (int)flags) < 0)
+    throw_sys(env, errno, "lsetxattr", path.p, NULL, NULL);
   else
     ret = undefined(env);
   cstr_free(&name);
 out1:
-  cstr_free(&path.path);
+  cstr_free(&path);
 out0:
   cstr_free(&sval);
   return ret;
 }
 
-/* llistxattr(path) / flistxattr(fd) -> string[] */
-static napi_value do_listxattr(napi_env env, napi_callback_info info, int by_fd) {
+/* llistxattr(path) -> string[] */
+static napi_value js_llistxattr(napi_env env, napi_callback_info info) {
   ARGS(1);
-  xtarget_t path;
+  cstr_t path;
   char stackbuf[4096];
   char *list = stackbuf;
   ssize_t n;
   napi_value ret = NULL;
-  if (get_xtarget(env, argv[0], by_fd, &path)) return NULL;
-  n = x_list(&path, stackbuf, sizeof stackbuf);
+  if (get_cstr(env, argv[0], "path", 0, &path)) return NULL;
+  n = llistxattr(path.p, stackbuf, sizeof stackbuf);
   while (n < 0 && errno == ERANGE) {
     if (list != stackbuf) free(list);
     list = stackbuf;
-    ssize_t size = x_list(&path, NULL, 0);
+    ssize_t size = llistxattr(path.p, NULL, 0);
     if (size < 0) break;
     list = (char *)malloc(size ? (size_t)size : 1);
     if (!list) {
@@ -718,10 +691,10 @@ static napi_value do_listxattr(napi_env env, napi_callback_info info, int by_fd)
       n = -1;
       break;
     }
-    n = x_list(&path, list, (size_t)size);
+    n = llistxattr(path.p, list, (size_t)size);
   }
   if (n < 0) {
-    throw_sys(env, errno, XNAME(&path, "listxattr"), path.path.p, NULL, NULL);
+    throw_sys(env, errno, "llistxattr", path.p, NULL, NULL);
   } else {
     napi_create_array(env, &ret);
     uint32_t idx = 0;
@@ -736,7 +709,7 @@ static napi_value do_listxattr(napi_env env, napi_callback_info info, int by_fd)
     }
   }
   if (list != stackbuf) free(list);
-  cstr_free(&path.path);
+  cstr_free(&path);
   return ret;
 }
 
@@ -756,13 +729,6 @@ static napi_value js_lremovexattr(napi_env env, napi_callback_info info) {
   cstr_free(&path);
   return ret;
 }
-
-static napi_value js_lgetxattr(napi_env env, napi_callback_info info) { return do_getxattr(env, info, 0); }
-static napi_value js_fgetxattr(napi_env env, napi_callback_info info) { return do_getxattr(env, info, 1); }
-static napi_value js_lsetxattr(napi_env env, napi_callback_info info) { return do_setxattr(env, info, 0); }
-static napi_value js_fsetxattr(napi_env env, napi_callback_info info) { return do_setxattr(env, info, 1); }
-static napi_value js_llistxattr(napi_env env, napi_callback_info info) { return do_listxattr(env, info, 0); }
-static napi_value js_flistxattr(napi_env env, napi_callback_info info) { return do_listxattr(env, info, 1); }
 
 /* ---- names and times ------------------------------------------------------------------------ */
 
@@ -873,27 +839,250 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   return ret;
 }
 
-/* copyFileRange(fdIn, fdOut, length) -> bytes copied: copies up to `length` bytes from offset 0 of
- * fdIn to offset 0 of fdOut inside the kernel (a reflink where the filesystem can), as
- * copy_file_range(2) until done or fdIn ends. File positions are not used or moved. */
-static napi_value js_copyFileRange(napi_env env, napi_callback_info info) {
-  ARGS(3);
-  int in, out;
-  int64_t length;
-  if (get_int(env, argv[0], "fdIn", &in) || get_int(env, argv[1], "fdOut", &out) ||
-      get_i64(env, argv[2], "length", &length))
-    return NULL;
+/* ---- copy-up: one regular file with its metadata ------------------------------------------- */
+
+/*
+ * The one function here that is not a single syscall: an overlay copy-up of a regular file is the
+ * hottest write path of strata's OverlayFS, and as ~15 separate calls from JavaScript it cost
+ * about twice its syscalls (measured: bench/ovl.ts copy-up). The sequence is fixed and is the
+ * kernel overlay's (ovl_copy_up_file + ovl_copy_xattr + ovl_set_attr); src/ovl/copyup.ts owns
+ * the rules and passes them in.
+ */
+
+/* Copies `size` bytes from offset 0 of `in` to the empty `out`: copy_file_range (a reflink where
+ * the filesystem shares extents), or through a buffer where the kernel cannot copy between these
+ * two files. Returns 0 or an errno, with *what naming the failed syscall. */
+static int copy_data(int in, int out, int64_t size, const char **what) {
   loff_t off_in = 0, off_out = 0;
-  while (off_in < length) {
-    ssize_t n = copy_file_range(in, &off_in, out, &off_out, (size_t)(length - off_in), 0);
+  while (off_in < size) {
+    ssize_t n = copy_file_range(in, &off_in, out, &off_out, (size_t)(size - off_in), 0);
+    if (n > 0) continue;
+    if (n == 0) return 0;
+    if (errno == EINTR) continue;
+    if (off_in == 0 && (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP)) break;
+    *what = "copy_file_range";
+    return errno;
+  }
+  if (off_in >= size) return 0;
+  /* per call, not static: several worker threads may copy at once */
+  const size_t buf_size = 1 << 20;
+  char *buf = (char *)malloc(buf_size);
+  if (!buf) {
+    *what = "read";
+    return ENOMEM;
+  }
+  int err = 0;
+  for (off_t pos = 0; pos < size && !err;) {
+    ssize_t n = pread(in, buf, (size_t)(size - pos < (int64_t)buf_size ? size - pos : (int64_t)buf_size), pos);
+    if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      if (errno == EINTR) continue;
-      return throw_sys(env, errno, "copy_file_range", NULL, NULL, NULL);
+      *what = "read";
+      err = errno;
+      break;
     }
     if (n == 0) break;
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = pwrite(out, buf + done, (size_t)(n - done), pos + done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) {
+        *what = "write";
+        err = errno;
+        break;
+      }
+      done += w;
+    }
+    pos += n;
   }
-  napi_value ret;
-  NAPI_CALL(env, napi_create_int64(env, off_in, &ret));
+  free(buf);
+  return err;
+}
+
+/* Copies every xattr of `in` to `out` but those under `skip` that are not under `keep`; a
+ * security.* one the target refuses (EPERM, EOPNOTSUPP) is left out. Returns 0 or an errno. */
+static int copy_xattrs(int in, int out, const char *skip, const char *keep, const char **what) {
+  char stacklist[4096], stackval[4096];
+  char *list = stacklist;
+  ssize_t n = flistxattr(in, list, sizeof stacklist);
+  int err = 0;
+  if (n < 0 && errno == ERANGE) {
+    ssize_t size = flistxattr(in, NULL, 0);
+    list = size > 0 ? (char *)malloc((size_t)size) : NULL;
+    n = list ? flistxattr(in, list, (size_t)size) : -1;
+    if (!list) errno = size < 0 ? errno : ENOMEM;
+  }
+  if (n < 0) {
+    *what = "flistxattr";
+    err = errno;
+    goto out;
+  }
+  size_t skip_len = strlen(skip), keep_len = strlen(keep);
+  for (char *name = list; name < list + n; name += strlen(name) + 1) {
+    if (strncmp(name, skip, skip_len) == 0 && strncmp(name, keep, keep_len) != 0) continue;
+    char *val = stackval;
+    ssize_t len = fgetxattr(in, name, val, sizeof stackval);
+    if (len < 0 && errno == ERANGE) {
+      ssize_t size = fgetxattr(in, name, NULL, 0);
+      val = size >= 0 ? (char *)malloc(size ? (size_t)size : 1) : NULL;
+      len = val ? fgetxattr(in, name, val, (size_t)size) : -1;
+    }
+    if (len < 0) {
+      if (val != stackval) free(val);
+      if (errno == ENODATA) continue; /* removed meanwhile */
+      *what = "fgetxattr";
+      err = errno;
+      goto out;
+    }
+    int r = fsetxattr(out, name, len ? val : "", (size_t)len, 0);
+    int e = errno;
+    if (val != stackval) free(val);
+    if (r < 0 && !(strncmp(name, "security.", 9) == 0 && (e == EPERM || e == EOPNOTSUPP))) {
+      *what = "fsetxattr";
+      err = e;
+      goto out;
+    }
+  }
+out:
+  if (list != stacklist) free(list);
+  return err;
+}
+
+/* Writes the origin xattr `name` on `out`: `header` (a copy of it) with the handle of `in`
+ * appended, its byte 2 set to the total length and byte 4 to the handle type; an empty value when
+ * `header` is empty or the filesystem gives no handle (origin unknown). */
+static int set_origin(int in, int out, const char *name, const unsigned char *header, size_t header_len) {
+  struct {
+    struct file_handle fh;
+    unsigned char bytes[MAX_HANDLE_SZ];
+  } h;
+  unsigned char value[256];
+  size_t len = 0;
+  int mount_id;
+  h.fh.handle_bytes = MAX_HANDLE_SZ;
+  if (header_len > 0 && header_len + MAX_HANDLE_SZ <= sizeof value &&
+      name_to_handle_at(in, "", &h.fh, &mount_id, AT_EMPTY_PATH) == 0 && header_len + h.fh.handle_bytes <= 255) {
+    memcpy(value, header, header_len);
+    memcpy(value + header_len, h.fh.f_handle, h.fh.handle_bytes);
+    len = header_len + h.fh.handle_bytes;
+    value[2] = (unsigned char)len;
+    value[4] = (unsigned char)h.fh.handle_type;
+  }
+  return fsetxattr(out, name, len ? (const void *)value : "", len, 0) < 0 ? errno : 0;
+}
+
+/*
+ * copyFileUp(src, dst, data, skipXattrPrefix, keepXattrPrefix, originName, originHeader | null)
+ *   -> { ino: bigint, nlink: number } of src, or null when src is not a regular file (any more)
+ *
+ * Creates `dst` (O_EXCL, never following) as a copy of the regular file `src` (opened with
+ * O_NOATIME where allowed, O_NOFOLLOW, O_NONBLOCK), in this order: the data (or with `data`
+ * false, just the size, as a hole), the owner when it is not the caller's (before the xattrs and
+ * the mode: chown drops security.capability and setuid bits), the xattrs (see copy_xattrs), the
+ * permission bits, the origin when `originHeader` is given and src has one link (see set_origin),
+ * then atime and mtime. On failure `dst` may be left behind: the caller removes it.
+ */
+static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
+  ARGS(7);
+  cstr_t src, dst, skip, keep, origin_name;
+  bool data = true;
+  void *header = NULL;
+  size_t header_len = 0;
+  bool has_header = false;
+  napi_valuetype t;
+  napi_value ret = NULL;
+  NAPI_CALL(env, napi_get_value_bool(env, argv[2], &data));
+  NAPI_CALL(env, napi_typeof(env, argv[6], &t));
+  if (t != napi_null && t != napi_undefined) {
+    bool is_buf = false;
+    if (napi_is_buffer(env, argv[6], &is_buf) != napi_ok || !is_buf) {
+      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type Buffer or null", "originHeader");
+      return NULL;
+    }
+    napi_get_buffer_info(env, argv[6], &header, &header_len);
+    has_header = true;
+  }
+  if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
+  if (get_cstr(env, argv[1], "dst", 0, &dst)) goto out0;
+  if (get_cstr(env, argv[3], "skipXattrPrefix", 0, &skip)) goto out1;
+  if (get_cstr(env, argv[4], "keepXattrPrefix", 0, &keep)) goto out2;
+  if (get_cstr(env, argv[5], "originName", 0, &origin_name)) goto out3;
+
+  const int in_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int in = open(src.p, in_flags | O_NOATIME);
+  if (in < 0 && errno == EPERM) in = open(src.p, in_flags);
+  if (in < 0 && (errno == ELOOP || errno == ENXIO)) { /* a symlink, a socket: not a regular file */
+    napi_get_null(env, &ret);
+    goto out4;
+  }
+  if (in < 0) {
+    throw_sys(env, errno, "open", src.p, NULL, NULL);
+    goto out4;
+  }
+  struct stat st;
+  if (fstat(in, &st) < 0) {
+    throw_sys(env, errno, "fstat", src.p, NULL, NULL);
+    goto out5;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    napi_get_null(env, &ret);
+    goto out5;
+  }
+  int out = open(dst.p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+  if (out < 0) {
+    throw_sys(env, errno, "open", dst.p, NULL, NULL);
+    goto out5;
+  }
+  const char *what = NULL;
+  int err = 0;
+  if (data) {
+    err = copy_data(in, out, (int64_t)st.st_size, &what);
+  } else if (ftruncate(out, st.st_size) < 0) {
+    what = "ftruncate";
+    err = errno;
+  }
+  if (!err && (st.st_uid != geteuid() || st.st_gid != getegid()) && fchown(out, st.st_uid, st.st_gid) < 0) {
+    what = "fchown";
+    err = errno;
+  }
+  if (!err) err = copy_xattrs(in, out, skip.p, keep.p, &what);
+  if (!err && fchmod(out, st.st_mode & 07777) < 0) {
+    what = "fchmod";
+    err = errno;
+  }
+  if (!err && has_header && st.st_nlink == 1 && (err = set_origin(in, out, origin_name.p, header, header_len)))
+    what = "fsetxattr";
+  if (!err) {
+    struct timespec ts[2] = {st.st_atim, st.st_mtim};
+    if (futimens(out, ts) < 0) {
+      what = "futimens";
+      err = errno;
+    }
+  }
+  if (close(out) < 0 && !err) {
+    what = "close";
+    err = errno;
+  }
+  if (err) {
+    throw_sys(env, err, what, dst.p, NULL, NULL);
+  } else {
+    napi_value v;
+    napi_create_object(env, &ret);
+    napi_create_bigint_uint64(env, (uint64_t)st.st_ino, &v);
+    napi_set_named_property(env, ret, "ino", v);
+    napi_create_double(env, (double)st.st_nlink, &v);
+    napi_set_named_property(env, ret, "nlink", v);
+  }
+out5:
+  close(in);
+out4:
+  cstr_free(&origin_name);
+out3:
+  cstr_free(&keep);
+out2:
+  cstr_free(&skip);
+out1:
+  cstr_free(&dst);
+out0:
+  cstr_free(&src);
   return ret;
 }
 
@@ -1447,14 +1636,11 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("lsetxattr", js_lsetxattr),
       F("llistxattr", js_llistxattr),
       F("lremovexattr", js_lremovexattr),
-      F("fgetxattr", js_fgetxattr),
-      F("fsetxattr", js_fsetxattr),
-      F("flistxattr", js_flistxattr),
       F("renameat2", js_renameat2),
       F("linkat", js_linkat),
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
-      F("copyFileRange", js_copyFileRange),
+      F("copyFileUp", js_copyFileUp),
       F("fuseBackingOpen", js_fuseBackingOpen),
       F("fuseBackingClose", js_fuseBackingClose),
       F("direntTypes", js_direntTypes),

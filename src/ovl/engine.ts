@@ -214,7 +214,7 @@ export class Engine implements LookupEnv {
       const pst = lstat(parentUpper);
       let copied: ReturnType<typeof copyToWork>;
       try {
-        copied = copyToWork({ src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data }, tmp, this.origins);
+        copied = copyToWork({ src: this.lowerPath(e), layer: e.lower[0]!.layer, kind: e.kind, data: opts.data }, tmp, this.origins);
         real.rename(tmp, this.upperPath(e));
       } catch (err) {
         real.removeTree(tmp);
@@ -225,7 +225,7 @@ export class Engine implements LookupEnv {
       this.setImpure(parent);
       e.upper = true;
       if (!e.isDir) {
-        e.origin = copied.withOrigin ? { ino: copied.st.ino, nlink: 1 } : null;
+        e.origin = copied.withOrigin ? { ino: copied.ino, nlink: 1 } : null;
         if (!copied.withOrigin) e.lower = [];
       }
     });

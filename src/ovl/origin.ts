@@ -10,7 +10,7 @@
  * (open_by_handle_at) and reports the lower inode's number.
  */
 import fs from 'node:fs';
-import { AT_EMPTY_PATH, O_PATH, fsUuid, nameToHandleAt, openByHandleAt } from '../sys/index.js';
+import { O_PATH, fsUuid, openByHandleAt } from '../sys/index.js';
 import type { OriginInfo } from './entry.js';
 import * as real from './realfs.js';
 import { XATTR_ORIGIN } from './realfs.js';
@@ -25,6 +25,8 @@ const FH_HEADER = 5 + 16;
 interface LayerFs {
   uuid: Buffer | null;
   fd: number;
+  /** The head of its origin values (see header()), made once. */
+  header?: Buffer;
 }
 
 /** Encodes and decodes origins against the lower layers' filesystems (one open fd per lower root, opened lazily). */
@@ -50,26 +52,37 @@ export class Origins {
   }
 
   /**
-   * The origin xattr value for a lower object of lower layer `layer`, given by its real path or an
-   * open fd: a handle, or empty when the fs has none.
+   * The head of an origin value for an object of lower layer `layer`: version, magic, flags and
+   * the filesystem's UUID, with the total length (byte 2) and the handle type (byte 4) left for
+   * whoever appends the handle to fill; empty when the filesystem has no UUID (origin unknown).
    */
-  encode(layer: number, object: string | number): Buffer {
-    const { uuid } = this.layerFs(layer);
-    if (uuid === null || uuid.length !== 16) return Buffer.alloc(0);
+  header(layer: number): Buffer {
+    const l = this.layerFs(layer);
+    if (l.header === undefined) {
+      l.header = l.uuid === null || l.uuid.length !== 16 ? Buffer.alloc(0) : Buffer.alloc(FH_HEADER);
+      if (l.header.length > 0) {
+        l.header[0] = FH_VERSION;
+        l.header[1] = FH_MAGIC;
+        l.header[3] = 0; // little-endian host, as the kernel writes on x86/arm64
+        l.uuid!.copy(l.header, 5);
+      }
+    }
+    return l.header;
+  }
+
+  /** The origin xattr value for the lower object at real path `p` of lower layer `layer`: a handle, or empty when the fs has none. */
+  encode(layer: number, p: string): Buffer {
+    const header = this.header(layer);
+    if (header.length === 0) return header;
     let h;
     try {
-      h = typeof object === 'number' ? nameToHandleAt(object, '', AT_EMPTY_PATH) : real.nameToHandle(object);
+      h = real.nameToHandle(p);
     } catch {
       return Buffer.alloc(0);
     }
-    const out = Buffer.alloc(FH_HEADER + h.handle.length);
-    out[0] = FH_VERSION;
-    out[1] = FH_MAGIC;
+    const out = Buffer.concat([header, h.handle]);
     out[2] = out.length;
-    out[3] = 0; // little-endian host, as the kernel writes on x86/arm64
     out[4] = h.type;
-    uuid.copy(out, 5);
-    h.handle.copy(out, FH_HEADER);
     return out;
   }
 

@@ -1,6 +1,6 @@
 /**
  * File-system calls Node lacks: device nodes, atomic renames, linking an fd by name, exact
- * nanosecond timestamps, and syncfs.
+ * nanosecond timestamps, syncfs, and an overlay copy-up of one regular file in one call.
  */
 import { UTIME_NOW, UTIME_OMIT } from './constants.js';
 import { native, type PathLike, type RawTimespec } from './native.js';
@@ -72,14 +72,36 @@ export function direntTypes(dir: PathLike): { entries: number; unknown: number }
   return native.direntTypes(dir);
 }
 
+/** How copyFileUp treats extended attributes (an overlay's rules; see src/ovl/copyup.ts). */
+export interface CopyUpXattrRules {
+  /** Names under this prefix are not copied... */
+  skipPrefix: string;
+  /** ...unless they are also under this one. */
+  keepPrefix: string;
+  /** The xattr that records the origin. */
+  originName: string;
+  /**
+   * The origin value's fixed head: the file handle of `src` is appended, byte 2 set to the total
+   * length and byte 4 to the handle type. Empty: an empty origin (copied up, origin unknown);
+   * null: no origin.
+   */
+  originHeader: Buffer | null;
+}
+
 /**
- * Copies up to `length` bytes from the start of `fdIn` to the start of `fdOut` inside the kernel, as
- * copy_file_range(2) (a reflink on filesystems that share extents); stops early where fdIn ends and
- * returns the bytes copied. Neither file's position is used or moved. EXDEV, EINVAL, ENOSYS or
- * EOPNOTSUPP mean the kernel cannot copy between these files: copy through a buffer instead.
+ * Creates `dst` (O_EXCL, never following a symlink) as a copy of the regular file `src`, an overlay
+ * copy-up's whole work on one file in one native call: the data (copy_file_range, a reflink where
+ * the filesystem can; with `data` false only the size, as a hole), then the owner when it is not
+ * this process's (chown drops security.capability and setuid bits, so it goes first), the xattrs
+ * but those `rules` exclude (a security.* one the target refuses with EPERM/EOPNOTSUPP is left
+ * out), the permission bits, the origin (only when `src` has one link), and last atime and mtime.
+ * `src` is opened with O_NOATIME where allowed, O_NOFOLLOW and O_NONBLOCK.
+ *
+ * Returns the inode number and link count of `src`, or null (creating nothing) when `src` is not
+ * a regular file. On failure `dst` may be left behind: the caller removes it.
  */
-export function copyFileRange(fdIn: number, fdOut: number, length: number): number {
-  return native.copyFileRange(fdIn, fdOut, length);
+export function copyFileUp(src: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules): { ino: bigint; nlink: number } | null {
+  return native.copyFileUp(src, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
 }
 
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */

@@ -42,10 +42,7 @@ interface Native {
   lsetxattr(path: PathLike, name: string, value: Buffer | string, flags: number): void;
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: string): void;
-  fgetxattr(fd: number, name: string): Buffer | null;
-  fsetxattr(fd: number, name: string, value: Buffer | string, flags: number): void;
-  flistxattr(fd: number): string[];
-  copyFileRange(fdIn: number, fdOut: number, length: number): number;
+  copyFileUp(src: PathLike, dst: PathLike, data: boolean, skipXattrPrefix: string, keepXattrPrefix: string, originName: string, originHeader: Buffer | null): { ino: bigint; nlink: number } | null;
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;
   renameat2(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;

@@ -1,7 +1,6 @@
 /**
  * Extended attributes through the l* calls: they act on a symlink itself, never on its target, so
  * applying a layer cannot be tricked into labelling a file outside it. Values are binary Buffers.
- * The f* calls act on an open file (no path to resolve: what a copy that holds both files open uses).
  */
 import { native, type PathLike } from './native.js';
 
@@ -17,21 +16,6 @@ export function lgetxattr(path: PathLike, name: string): Buffer | null {
  */
 export function lsetxattr(path: PathLike, name: string, value: Buffer | Uint8Array | string, flags = 0): void {
   native.lsetxattr(path, name, typeof value === 'string' || Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength), flags);
-}
-
-/** lgetxattr of the open file `fd`. */
-export function fgetxattr(fd: number, name: string): Buffer | null {
-  return native.fgetxattr(fd, name);
-}
-
-/** lsetxattr of the open file `fd`. */
-export function fsetxattr(fd: number, name: string, value: Buffer | string, flags = 0): void {
-  native.fsetxattr(fd, name, value, flags);
-}
-
-/** llistxattr of the open file `fd`. */
-export function flistxattr(fd: number): string[] {
-  return native.flistxattr(fd);
 }
 
 /** Lists the attribute names of `path` (not following symlinks), in the filesystem's order. */

@@ -14,7 +14,6 @@ import {
   SysError,
   UTIME_NOW,
   UTIME_OMIT,
-  copyFileRange,
   linkat,
   major,
   minor,
@@ -179,24 +178,5 @@ describe('renameat2, linkat, utimensat, syncfs', () => {
       fs.closeSync(fd);
     }
     assert.throws(() => syncfs(-1), (e: unknown) => e instanceof SysError && e.code === 'EBADF' && e.syscall === 'syncfs' && e.path === undefined);
-  });
-
-  it('copyFileRange copies from the start of one file to the start of another, up to a length or the end', () => {
-    const data = Buffer.alloc(3 * 1024 * 1024 + 17);
-    for (let i = 0; i < data.length; i++) data[i] = (i * 7) & 0xff;
-    fs.writeFileSync(p('cfr-src'), data);
-    const from = fs.openSync(p('cfr-src'), 'r');
-    const to = fs.openSync(p('cfr-dst'), 'w');
-    const short = fs.openSync(p('cfr-short'), 'w');
-    try {
-      fs.readSync(from, Buffer.alloc(10), 0, 10, null); // the file position plays no part
-      assert.equal(copyFileRange(from, to, data.length + 4096), data.length);
-      assert.equal(copyFileRange(from, short, 1000), 1000);
-    } finally {
-      [from, to, short].forEach((fd) => fs.closeSync(fd));
-    }
-    assert.ok(fs.readFileSync(p('cfr-dst')).equals(data));
-    assert.ok(fs.readFileSync(p('cfr-short')).equals(data.subarray(0, 1000)));
-    assert.throws(() => copyFileRange(-1, 1, 1), (e: unknown) => e instanceof SysError && e.code === 'EBADF' && e.syscall === 'copy_file_range');
   });
 });

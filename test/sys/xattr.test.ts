@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { SysError, XATTR_CREATE, XATTR_REPLACE, fgetxattr, flistxattr, fsetxattr, lgetxattr, llistxattr, lremovexattr, lsetxattr, mount } from '../../src/sys/index.js';
+import { SysError, XATTR_CREATE, XATTR_REPLACE, lgetxattr, llistxattr, lremovexattr, lsetxattr, mount } from '../../src/sys/index.js';
 import { scratch } from './helpers.js';
 
 const BYTES = Buffer.from([0xff, 0xfe, 0x80, 0x00, 0x01, 0xc3]);
@@ -120,24 +120,5 @@ describe('xattrs (l* calls, never following symlinks)', () => {
     assert.throws(() => llistxattr(missing), (e: unknown) => e instanceof SysError && e.syscall === 'llistxattr' && e.code === 'ENOENT');
     const f = path.join(dir, 'file');
     assert.throws(() => lsetxattr(f, 'bogusnamespace.x', BYTES), (e: unknown) => e instanceof SysError && e.code === 'ENOTSUP');
-  });
-
-  it('the f* calls act on an open file, whatever its name became', () => {
-    const f = path.join(dir, 'by-fd');
-    fs.writeFileSync(f, 'x');
-    const fd = fs.openSync(f, 'r');
-    try {
-      fs.renameSync(f, `${f}-moved`);
-      fsetxattr(fd, 'user.bin', BYTES);
-      fsetxattr(fd, 'trusted.t', 'v');
-      assert.deepEqual(fgetxattr(fd, 'user.bin'), BYTES);
-      assert.equal(fgetxattr(fd, 'user.none'), null);
-      assert.deepEqual(flistxattr(fd).filter((n) => n === 'user.bin' || n === 'trusted.t').sort(), ['trusted.t', 'user.bin']);
-      assert.deepEqual(lgetxattr(`${f}-moved`, 'trusted.t'), Buffer.from('v'));
-      assert.throws(() => fsetxattr(fd, 'user.bin', 'y', XATTR_CREATE), (e: unknown) => e instanceof SysError && e.code === 'EEXIST' && e.syscall === 'fsetxattr');
-    } finally {
-      fs.closeSync(fd);
-    }
-    assert.throws(() => fgetxattr(fd, 'user.bin'), (e: unknown) => e instanceof SysError && e.code === 'EBADF' && e.syscall === 'fgetxattr');
   });
 });

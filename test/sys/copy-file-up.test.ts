@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { AT_FDCWD, SysError, copyFileUp, lgetxattr, llistxattr, lsetxattr, mknod, mount, nameToHandleAt, utimensat, type CopyUpXattrRules } from '../../src/sys/index.js';
+import { scratch } from './helpers.js';
+
+/** An overlay's rules, with a made-up 21-byte origin head (bytes 2 and 4 are copyFileUp's to fill). */
+const HEAD = Buffer.from(Array.from({ length: 21 }, (_, i) => (i === 2 || i === 4 ? 0 : 0xa0 + i)));
+const RULES: CopyUpXattrRules = { skipPrefix: 'trusted.overlay.', keepPrefix: 'trusted.overlay.overlay.', originName: 'trusted.overlay.origin', originHeader: HEAD };
+/** A file capability (VFS_CAP_REVISION_2, cap_net_bind_service permitted): chown drops it. */
+const CAP = Buffer.from('0100000200040000000000000000000000000000', 'hex');
+
+describe('copyFileUp: a regular file with its metadata, in one call', () => {
+  let dir = '';
+  let cleanup = () => {};
+  before(() => ({ dir, cleanup } = scratch()));
+  after(() => cleanup());
+  const p = (...names: string[]) => path.join(dir, ...names);
+
+  /** A source file: data, setuid mode, a foreign owner, exact times, and every kind of xattr. */
+  function source(at: string, size: number): Buffer {
+    const data = Buffer.alloc(size);
+    for (let i = 0; i < size; i++) data[i] = (i * 13 + 5) & 0xff;
+    fs.writeFileSync(at, data);
+    fs.chownSync(at, 1234, 5678);
+    fs.chmodSync(at, 0o4750);
+    lsetxattr(at, 'user.bin', Buffer.from([0, 1, 2, 255]));
+    lsetxattr(at, 'trusted.overlay.opaque', 'y'); // the overlay's own: not copied
+    lsetxattr(at, 'trusted.overlay.overlay.mine', 'kept'); // a user's escaped one: copied
+    lsetxattr(at, 'security.capability', CAP); // after the chown, which would drop it
+    utimensat(AT_FDCWD, at, 1_600_000_000_123_456_789n, 1_500_000_000_987_654_321n);
+    return data;
+  }
+
+  function assertCopied(src: string, dst: string, data: Buffer): void {
+    const s = fs.lstatSync(src, { bigint: true });
+    const d = fs.lstatSync(dst, { bigint: true }); // before reading it, which moves its atime
+    assert.ok(fs.readFileSync(dst).equals(data));
+    assert.equal(d.mode, s.mode); // setuid survived the chown: the mode goes after it
+    assert.deepEqual([d.uid, d.gid], [1234n, 5678n]);
+    assert.deepEqual([d.atimeNs, d.mtimeNs], [1_600_000_000_123_456_789n, 1_500_000_000_987_654_321n]);
+    assert.deepEqual(lgetxattr(dst, 'user.bin'), Buffer.from([0, 1, 2, 255]));
+    assert.deepEqual(lgetxattr(dst, 'trusted.overlay.overlay.mine'), Buffer.from('kept'));
+    assert.deepEqual(lgetxattr(dst, 'security.capability'), CAP);
+    assert.equal(lgetxattr(dst, 'trusted.overlay.opaque'), null);
+    // the origin: the head, then src's handle; byte 2 the length, byte 4 the handle type
+    const h = nameToHandleAt(AT_FDCWD, src, 0);
+    const origin = lgetxattr(dst, 'trusted.overlay.origin')!;
+    const want = Buffer.concat([HEAD, h.handle]);
+    want[2] = want.length;
+    want[4] = h.type;
+    assert.deepEqual(origin, want);
+  }
+
+  it('copies data, owner, mode, xattrs (by the rules), times and the origin, on one filesystem', () => {
+    const data = source(p('src'), 3 * 1024 * 1024 + 17);
+    const got = copyFileUp(p('src'), p('dst'), true, RULES);
+    assert.deepEqual(got, { ino: fs.lstatSync(p('src'), { bigint: true }).ino, nlink: 1 });
+    assertCopied(p('src'), p('dst'), data);
+  });
+
+  it('copies through a buffer where the kernel cannot copy between the two filesystems (tmpfs to here)', () => {
+    fs.mkdirSync(p('tmpfs'));
+    mount('tmpfs', p('tmpfs'), 'tmpfs', 0, 'size=16m');
+    const data = source(p('tmpfs', 'src'), 2 * 1024 * 1024 + 5);
+    assert.ok(copyFileUp(p('tmpfs', 'src'), p('from-tmpfs'), true, RULES));
+    assertCopied(p('tmpfs', 'src'), p('from-tmpfs'), data);
+  });
+
+  it('without data, gives the copy its size as a hole', () => {
+    source(p('nodata-src'), 70_000);
+    assert.ok(copyFileUp(p('nodata-src'), p('nodata-dst'), false, RULES));
+    assert.ok(fs.readFileSync(p('nodata-dst')).equals(Buffer.alloc(70_000)));
+  });
+
+  it('records no origin for a file with several links, an empty one for an empty head, none for a null head', () => {
+    source(p('linked'), 10);
+    fs.linkSync(p('linked'), p('linked2'));
+    assert.equal(copyFileUp(p('linked'), p('linked-dst'), true, RULES)!.nlink, 2);
+    assert.equal(lgetxattr(p('linked-dst'), 'trusted.overlay.origin'), null);
+    source(p('plain'), 10);
+    copyFileUp(p('plain'), p('empty-origin'), true, { ...RULES, originHeader: Buffer.alloc(0) });
+    assert.deepEqual(lgetxattr(p('empty-origin'), 'trusted.overlay.origin'), Buffer.alloc(0));
+    copyFileUp(p('plain'), p('no-origin'), true, { ...RULES, originHeader: null });
+    assert.ok(!llistxattr(p('no-origin')).includes('trusted.overlay.origin'));
+  });
+
+  it('returns null and creates nothing for what is not a regular file (symlink, fifo, device)', () => {
+    fs.symlinkSync('src', p('link'));
+    mknod(p('fifo'), fs.constants.S_IFIFO | 0o644);
+    mknod(p('dev'), fs.constants.S_IFCHR | 0o644, 1, 3);
+    for (const name of ['link', 'fifo', 'dev']) {
+      assert.equal(copyFileUp(p(name), p(`${name}-dst`), true, RULES), null);
+      assert.ok(!fs.existsSync(p(`${name}-dst`)));
+    }
+  });
+
+  it('never replaces: an existing target is EEXIST (open, with its path), a missing source ENOENT', () => {
+    fs.writeFileSync(p('exists'), 'keep me');
+    source(p('src2'), 10);
+    assert.throws(
+      () => copyFileUp(p('src2'), p('exists'), true, RULES),
+      (e: unknown) => e instanceof SysError && e.code === 'EEXIST' && e.syscall === 'open' && e.path === p('exists'),
+    );
+    assert.equal(fs.readFileSync(p('exists'), 'utf8'), 'keep me');
+    assert.throws(() => copyFileUp(p('missing'), p('m-dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.path === p('missing'));
+  });
+});
