@@ -198,6 +198,19 @@ static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null
   return 0;
 }
 
+/* Reads a Buffer argument (its bytes stay owned by JS). `expected` completes the TypeError's
+ * "The "name" argument must be ...". Returns 0, or -1 with a JS exception pending. */
+static int get_buffer(napi_env env, napi_value v, const char *name, const char *expected, void **data, size_t *len) {
+  bool is_buf = false;
+  if (napi_is_buffer(env, v, &is_buf) != napi_ok || !is_buf) {
+    char msg[96];
+    snprintf(msg, sizeof msg, "The \"%%s\" argument must be %s", expected);
+    throw_type(env, "ERR_INVALID_ARG_TYPE", msg, name);
+    return -1;
+  }
+  return napi_get_buffer_info(env, v, data, len) == napi_ok ? 0 : -1;
+}
+
 /* Integer argument: a JS number without fraction, or a BigInt that fits int64. */
 static int get_i64(napi_env env, napi_value v, const char *name, int64_t *out) {
   napi_valuetype t;
@@ -446,14 +459,9 @@ static napi_value js_fsconfig(napi_env env, napi_callback_info info) {
   if (get_int_opt(env, argv[4], "aux", 0, &aux)) return NULL;
   if (get_cstr(env, argv[2], "key", 1, &key)) return NULL;
   if (cmd == FSCONFIG_SET_BINARY) {
-    bool is_buf = false;
     size_t len = 0;
     void *data = NULL;
-    if (napi_is_buffer(env, argv[3], &is_buf) != napi_ok || !is_buf) {
-      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be a Buffer for FSCONFIG_SET_BINARY", "value");
-      goto out;
-    }
-    napi_get_buffer_info(env, argv[3], &data, &len);
+    if (get_buffer(env, argv[3], "value", "a Buffer for FSCONFIG_SET_BINARY", &data, &len)) goto out;
     value = data;
     aux = (int)len;
   } else {
@@ -646,13 +654,8 @@ static napi_value js_lsetxattr(napi_env env, napi_callback_info info) {
     value = sval.p;
     len = sval.len;
   } else {
-    bool is_buf = false;
     void *data = NULL;
-    if (napi_is_buffer(env, argv[2], &is_buf) != napi_ok || !is_buf) {
-      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type Buffer or string", "value");
-      return NULL;
-    }
-    napi_get_buffer_info(env, argv[2], &data, &len);
+    if (get_buffer(env, argv[2], "value", "of type Buffer or string", &data, &len)) return NULL;
     value = data;
   }
   if (get_cstr(env, argv[0], "path", 0, &path)) goto out0;
@@ -992,12 +995,7 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
   NAPI_CALL(env, napi_get_value_bool(env, argv[2], &data));
   NAPI_CALL(env, napi_typeof(env, argv[6], &t));
   if (t != napi_null && t != napi_undefined) {
-    bool is_buf = false;
-    if (napi_is_buffer(env, argv[6], &is_buf) != napi_ok || !is_buf) {
-      throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be of type Buffer or null", "originHeader");
-      return NULL;
-    }
-    napi_get_buffer_info(env, argv[6], &header, &header_len);
+    if (get_buffer(env, argv[6], "originHeader", "of type Buffer or null", &header, &header_len)) return NULL;
     has_header = true;
   }
   if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
@@ -1286,17 +1284,11 @@ static napi_value js_openByHandleAt(napi_env env, napi_callback_info info) {
   ARGS(4);
   int mfd, type;
   uint32_t flags;
-  bool is_buf = false;
   void *data = NULL;
   size_t len = 0;
   if (get_int(env, argv[0], "mountFd", &mfd) || get_int(env, argv[1], "type", &type) ||
-      get_u32_opt(env, argv[3], "flags", &flags))
+      get_u32_opt(env, argv[3], "flags", &flags) || get_buffer(env, argv[2], "handle", "a Buffer", &data, &len))
     return NULL;
-  if (napi_is_buffer(env, argv[2], &is_buf) != napi_ok || !is_buf) {
-    throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be a Buffer", "handle");
-    return NULL;
-  }
-  napi_get_buffer_info(env, argv[2], &data, &len);
   if (len > MAX_HANDLE_SZ) return throw_sys(env, EINVAL, "open_by_handle_at", NULL, NULL, NULL);
   struct {
     struct file_handle fh;

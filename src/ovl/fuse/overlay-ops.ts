@@ -105,6 +105,9 @@ class NodeTable {
   }
 }
 
+/** What take() returns when nothing changed. */
+const NOTHING_STALE: readonly StaleNode[] = Object.freeze([]);
+
 /**
  * What the kernel must be told about its cached attributes: node IDs an operation changed, and
  * the node IDs that are other names of one inode (non-directories seen with more than one link),
@@ -144,8 +147,8 @@ class StaleNodes {
    * left to AUTO_INVAL_DATA (the kernel drops them when it sees the new size and mtime): dropping
    * a file's pages could wait on a page lock held by a request queued behind us.
    */
-  take(): StaleNode[] {
-    if (this.pending.size === 0) return [];
+  take(): readonly StaleNode[] {
+    if (this.pending.size === 0) return NOTHING_STALE; // most requests: no allocation
     const out = new Map(this.pending);
     for (const id of this.pending.keys()) {
       const ino = this.inoOf.get(id);
@@ -173,7 +176,7 @@ export class OverlayFuseOps implements FuseOps {
     };
   }
 
-  takeStaleNodes(): StaleNode[] {
+  takeStaleNodes(): readonly StaleNode[] {
     return this.stale.take();
   }
 
