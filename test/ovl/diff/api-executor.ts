@@ -43,6 +43,8 @@ const B = bytesOf;
 export class ApiExecutor implements Executor {
   readonly name: string;
   private readonly labels = new InoLabels();
+  /** The paths the last observation saw: the next one stats them first. */
+  private observed: string[] = [];
   private readonly handles = new Map<number, OverlayFileHandle>();
   private closed = false;
 
@@ -187,7 +189,9 @@ export class ApiExecutor implements Executor {
   };
 
   async observe(): Promise<Observation> {
-    return { merged: await observeMerged(this.reader, this.labels), upper: observeUpper(this.dirs.upper) };
+    const merged = await observeMerged(this.reader, this.labels, this.observed);
+    this.observed = [...merged.entries.keys()];
+    return { merged, upper: observeUpper(this.dirs.upper) };
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,7 @@
 import { showByteString } from './bytes.js';
 import type { Observation } from './executor.js';
 
-export type DiffArea = 'outcome' | 'merged' | 'readdir' | 'upper' | 'devs';
+export type DiffArea = 'outcome' | 'prestat' | 'merged' | 'readdir' | 'upper' | 'devs';
 
 export interface DiffItem {
   area: DiffArea;
@@ -50,7 +50,8 @@ export function diffOutcomes(ref: string, cand: string): DiffItem[] {
 }
 
 export function diffObservations(ref: Observation, cand: Observation): DiffItem[] {
-  const out = diffRecords('merged', ref.merged.entries, cand.merged.entries);
+  const out = diffRecords('prestat', ref.merged.prestat, cand.merged.prestat);
+  out.push(...diffRecords('merged', ref.merged.entries, cand.merged.entries));
   const wrap = (m: Map<string, string[]>) => new Map([...m].map(([k, v]) => [k, { entries: v.join(' ') }]));
   out.push(...diffRecords('readdir', wrap(ref.merged.readdirs), wrap(cand.merged.readdirs)));
   if (ref.merged.devs !== cand.merged.devs) out.push({ area: 'devs', path: '', field: 'st_dev', ref: ref.merged.devs, cand: cand.merged.devs });

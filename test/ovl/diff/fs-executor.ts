@@ -57,6 +57,8 @@ export function statfsName(type: number): string {
 
 export class FsExecutor implements Executor {
   private readonly labels = new InoLabels();
+  /** The paths the last observation saw: the next one stats them first. */
+  private observed: string[] = [];
   private readonly handles = new Map<number, number>();
   private closed = false;
 
@@ -220,7 +222,9 @@ export class FsExecutor implements Executor {
   };
 
   async observe(): Promise<Observation> {
-    return { merged: await observeMerged(this.reader, this.labels), upper: observeUpper(this.dirs.upper) };
+    const merged = await observeMerged(this.reader, this.labels, this.observed);
+    this.observed = [...merged.entries.keys()];
+    return { merged, upper: observeUpper(this.dirs.upper) };
   }
 
   async close(): Promise<void> {

@@ -2,8 +2,9 @@
  * The differential harness: is strata's OverlayFS the kernel's? Random operations run on the
  * kernel overlay (the oracle) and on a candidate — strata's path API, strata-overlay through FUSE,
  * fuse-overlayfs, or a second kernel mount — over identical fresh layer stacks, and the two are
- * compared after EVERY operation: the operation's outcome, the whole merged tree, every readdir,
- * and the upper dir on disk. The first difference stops the run and is reported with everything
+ * compared after EVERY operation: the operation's outcome, the attributes of every path seen
+ * before (stat'ed first, as a program would, before any listing refreshes a FUSE mount's cached
+ * attributes), the whole merged tree, every readdir, and the upper dir on disk. The first difference stops the run and is reported with everything
  * needed to reproduce it, then shrunk.
  *
  * One comparison, step by step:
@@ -16,7 +17,7 @@
  *   // 2. build it twice, mount/open one side on each copy, run 200 generated operations
  *   const sides = { ref: kernelSide(), cand: apiSide(), workDir: tempDir() };
  *   const r = await runComparison({ ...sides, config: 'follow', fixture, ops: { count: 200, seed: 42 } });
- *   // 3. a divergence names the op, the diff (outcome / merged / readdir / upper), the fixture and
+ *   // 3. a divergence names the op, the diff (outcome / prestat / merged / readdir / upper), the fixture and
  *   //    the op list; shrinking drops operations and fixture entries while it stays the same kind
  *   if (r.divergence) console.log(renderDivergence(await shrinkDivergence(sides, r.divergence)));
  *

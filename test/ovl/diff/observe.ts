@@ -7,7 +7,8 @@
  *   (no security.*), an mtime class (the exact fixed time, or "fresh"), and an inode label:
  *   labels are handed out in order of first sighting and forgotten when an inode leaves the tree,
  *   so equal labels mean "same object" (hardlinks, stability across copy-up) without comparing
- *   numbers. Plus readdir of every dir as sorted (name, type) and "one st_dev for all".
+ *   numbers. Plus readdir of every dir as sorted (name, type) and "one st_dev for all"; and first,
+ *   before any listing, the attributes of every path the previous observation saw.
  * - The upper dir on disk: types incl. 0:0 whiteouts (shared inode or not), modes, owners,
  *   contents, targets, exact `trusted.overlay.opaque`/`redirect`, presence only of
  *   `origin`/`impure`, no `uuid`, other xattrs exactly, hardlink classes.
@@ -117,6 +118,13 @@ export class InoLabels {
 export type MergedEntry = Record<string, string>;
 
 export interface MergedObservation {
+  /**
+   * The previous observation's paths, stat'ed first, before anything lists a directory: a FUSE
+   * server's READDIRPLUS replies refresh the attributes the kernel caches for every entry, so only
+   * this pass sees what the kernel kept for a name the operation did not touch (another name of a
+   * hard link, a parent). Attribute fields only (no inode labels).
+   */
+  prestat: Map<string, MergedEntry>;
   entries: Map<string, MergedEntry>;
   /** Directory → sorted `name:type` lines. */
   readdirs: Map<string, string[]>;
@@ -126,12 +134,16 @@ export interface MergedObservation {
 
 /** Normalised stat fields shared by the tree dump and stat-like operations. */
 export function statFields(st: RawStat, labels: InoLabels): MergedEntry {
+  return { ...attrFields(st), ino: labels.label(st.ino) };
+}
+
+/** The stat fields but the inode label. */
+function attrFields(st: RawStat): MergedEntry {
   const e: MergedEntry = {
     type: st.type,
     perm: (st.mode & 0o7777).toString(8),
     owner: `${st.uid}:${st.gid}`,
     nlink: String(st.nlink),
-    ino: labels.label(st.ino),
     mtime: timeClass(st.mtimeNs),
   };
   if (st.type !== 'dir') e.size = String(st.size);
@@ -155,8 +167,19 @@ function errCode(e: unknown): string {
   return errnoOf(e) ?? `THROWN ${String(e)}`;
 }
 
-/** Walks the merged tree through `reader` and normalises it. */
-export async function observeMerged(reader: MergedReader, labels: InoLabels): Promise<MergedObservation> {
+/**
+ * Walks the merged tree through `reader` and normalises it, after stat'ing the paths `before` (the
+ * previous observation's) first (see MergedObservation.prestat).
+ */
+export async function observeMerged(reader: MergedReader, labels: InoLabels, before: Iterable<string>): Promise<MergedObservation> {
+  const prestat = new Map<string, MergedEntry>();
+  for (const upath of before) {
+    try {
+      prestat.set(upath, attrFields(await reader.lstat(upath)));
+    } catch (e) {
+      prestat.set(upath, { lstat: errCode(e) });
+    }
+  }
   const entries = new Map<string, MergedEntry>();
   const readdirs = new Map<string, string[]>();
   const devs = new Set<bigint>();
@@ -219,7 +242,7 @@ export async function observeMerged(reader: MergedReader, labels: InoLabels): Pr
   };
   await visit('/');
   labels.retain(seen);
-  return { entries, readdirs, devs: devs.size === 1 ? 'one' : String(devs.size) };
+  return { prestat, entries, readdirs, devs: devs.size === 1 ? 'one' : String(devs.size) };
 }
 
 export type UpperEntry = Record<string, string>;
