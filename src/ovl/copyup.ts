@@ -5,9 +5,10 @@
  *
  * A regular file is copied by one native call (src/sys copyFileUp) between two open files: the
  * data inside the kernel (copy_file_range, a reflink where the filesystem shares extents), the
- * metadata with fchown/fsetxattr/fchmod/futimens. As ~15 calls from JavaScript the same syscalls
- * cost about twice as much (bench/ovl.ts copy-up). Other objects (directories, symlinks, devices)
- * are made and labelled here by path, never following symlinks, in the same order.
+ * metadata with fchown/fsetxattr/fchmod/futimens. Made as ~15 calls from JavaScript, the same
+ * syscalls made a FUSE copy-up (chmod of a lower file) cost 406 µs instead of 315 (client and
+ * daemon pinned to one CPU). Other objects (directories, symlinks, devices) are made and labelled
+ * here by path, never following symlinks, in the same order.
  *
  * Order matters: the owner is set before the xattrs (chown drops a file's security.capability)
  * and before the mode (chown drops setuid/setgid); the times go last (anything after would move them).
