@@ -907,11 +907,21 @@ static int copy_xattrs(int in, int out, const char *skip, const char *keep, cons
   char *list = stacklist;
   ssize_t n = flistxattr(in, list, sizeof stacklist);
   int err = 0;
-  if (n < 0 && errno == ERANGE) {
+  while (n < 0 && errno == ERANGE) { /* larger than the stack buffer (retried if it grows meanwhile) */
+    if (list != stacklist) free(list);
+    list = stacklist;
     ssize_t size = flistxattr(in, NULL, 0);
-    list = size > 0 ? (char *)malloc((size_t)size) : NULL;
-    n = list ? flistxattr(in, list, (size_t)size) : -1;
-    if (!list) errno = size < 0 ? errno : ENOMEM;
+    if (size <= 0) {
+      n = size;
+      break;
+    }
+    list = (char *)malloc((size_t)size);
+    if (!list) {
+      list = stacklist;
+      errno = ENOMEM;
+      break;
+    }
+    n = flistxattr(in, list, (size_t)size);
   }
   if (n < 0) {
     *what = "flistxattr";

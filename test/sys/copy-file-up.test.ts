@@ -68,6 +68,21 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     assertCopied(p('tmpfs', 'src'), p('from-tmpfs'), data);
   });
 
+  it('copies xattr lists and values larger than a page (the size-query path), on tmpfs', () => {
+    fs.mkdirSync(p('tmpfs-big'));
+    mount('tmpfs', p('tmpfs-big'), 'tmpfs', 0, 'size=4m');
+    const src = p('tmpfs-big', 'src');
+    fs.writeFileSync(src, 'x');
+    const value = Buffer.alloc(20_000);
+    for (let i = 0; i < value.length; i++) value[i] = (i * 7 + 3) & 0xff;
+    lsetxattr(src, 'trusted.big', value);
+    const names = Array.from({ length: 200 }, (_, i) => `trusted.a-rather-long-attribute-name-to-fill-the-list-${i}`);
+    for (const n of names) lsetxattr(src, n, Buffer.from([1]));
+    assert.ok(copyFileUp(src, p('tmpfs-big', 'dst'), true, RULES));
+    assert.deepEqual(lgetxattr(p('tmpfs-big', 'dst'), 'trusted.big'), value);
+    assert.deepEqual(llistxattr(p('tmpfs-big', 'dst')).filter((n) => n.startsWith('trusted.a-')).sort(), [...names].sort());
+  });
+
   it('without data, gives the copy its size as a hole', () => {
     source(p('nodata-src'), 70_000);
     assert.ok(copyFileUp(p('nodata-src'), p('nodata-dst'), false, RULES));
