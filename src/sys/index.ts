@@ -8,7 +8,9 @@
  * their nanoseconds (utimensat), two strata processes coordinate with locks that vanish when the
  * holder dies (flock, OFD locks), and a container's root is an overlay mount (mount, or
  * fsopen/fsconfig/fsmount/move_mount for many layers). This folder offers exactly those calls, one
- * typed function per syscall, backed by the small C addon in `native/strata.c`.
+ * typed function per syscall, backed by the small C addon in `native/strata.c` — and one
+ * composite for speed: `copyFileUp`, an overlay copy-up of one regular file (data, owner, xattrs,
+ * mode, origin handle, times) in one call.
  *
  * The lifecycle of an extracted layer, told through these calls:
  *
