@@ -11,6 +11,7 @@
  * Tar → disk happens when a layer is applied (archive/apply); disk → tar when a layer's changes are
  * written out (archive/diff). Drivers without overlay apply whiteouts as plain deletions instead.
  */
+import { S_IFCHR, S_IFMT } from '../sys/index.js';
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
 export const WHITEOUT_LINK_DIR = '.wh..wh.plnk';
@@ -34,7 +35,7 @@ export function classifyWhiteout(base: Buffer): WhiteoutKind {
 
 /** True when an on-disk entry is an overlay whiteout: a character device with rdev 0/0. */
 export function isOverlayWhiteout(mode: number, rdev: number | bigint): boolean {
-  return (mode & 0o170000) === 0o020000 && BigInt(rdev) === 0n;
+  return (mode & S_IFMT) === S_IFCHR && BigInt(rdev) === 0n;
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import fs from 'node:fs';
 import { OvlError } from './errors.js';
-import { S_IFIFO, S_IFMT, S_IFREG, S_ISVTX, byteString, textOf } from './realfs.js';
+import { S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_ISVTX, byteString, textOf } from './realfs.js';
 import {
   type Overlay,
   type OvlBufferDirent,
@@ -183,8 +183,8 @@ export class PathOverlay implements Overlay {
   private kind(node: OvlNode): string {
     const k = (node as { kind?: unknown }).kind;
     if (typeof k === 'string') return k;
-    const fmt = this.core.getattr(node).mode & 0o170000;
-    return fmt === 0o120000 ? 'symlink' : fmt === 0o040000 ? 'dir' : 'other';
+    const fmt = this.core.getattr(node).mode & S_IFMT;
+    return fmt === S_IFLNK ? 'symlink' : fmt === S_IFDIR ? 'dir' : 'other';
   }
 
   /** The directory holding the last component of `path`, and that name. */

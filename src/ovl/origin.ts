@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import { O_PATH, fsUuid, openByHandleAt } from '../sys/index.js';
 import type { OriginInfo } from './entry.js';
 import * as real from './realfs.js';
-import { XATTR_ORIGIN } from './realfs.js';
+import { S_IFMT, XATTR_ORIGIN } from './realfs.js';
 
 const FH_VERSION = 0;
 const FH_MAGIC = 0xfb;
@@ -110,7 +110,7 @@ export class Origins {
       }
       try {
         const st = fs.fstatSync(fd, { bigint: true });
-        if ((Number(st.mode) & 0o170000) !== fmt) return null;
+        if ((Number(st.mode) & S_IFMT) !== fmt) return null;
         return { ino: st.ino, nlink: Number(st.nlink) };
       } finally {
         fs.closeSync(fd);

@@ -10,7 +10,8 @@
  */
 import fs from 'node:fs';
 import * as sys from '../sys/index.js';
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, DT, RENAME_EXCHANGE, type FileHandle, type RawDirents, type TimeSpec } from '../sys/index.js';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, DT, RENAME_EXCHANGE, S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK } from '../sys/index.js';
+import type { FileHandle, RawDirents, TimeSpec } from '../sys/index.js';
 import type { OvlFileType, OvlStat } from './types.js';
 
 // ---- byte strings ------------------------------------------------------------------------------
@@ -43,14 +44,8 @@ export const XATTR_ORIGIN = 'trusted.overlay.origin';
 export const XATTR_IMPURE = 'trusted.overlay.impure';
 export const XATTR_WHITEOUT = 'trusted.overlay.whiteout';
 
-export const S_IFMT = 0o170000;
-export const S_IFDIR = 0o040000;
-export const S_IFREG = 0o100000;
-export const S_IFLNK = 0o120000;
-export const S_IFCHR = 0o020000;
-export const S_IFBLK = 0o060000;
-export const S_IFIFO = 0o010000;
-export const S_IFSOCK = 0o140000;
+// the file-type bits, for the engine (declared once, in src/sys from the system headers)
+export { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK };
 export const S_ISGID = 0o2000;
 export const S_ISVTX = 0o1000;
 

@@ -18,7 +18,8 @@ import fs from 'node:fs';
 import { StrataError } from '../../errors/index.js';
 import { encodeHeader, END_OF_ARCHIVE, TarType } from '../tar/index.js';
 import { whiteoutEntryName, opaqueMarkerName } from '../whiteout.js';
-import { exportCapability, fileInfoHeader, SECURITY_CAPABILITY, S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, type DiffHeader } from './header.js';
+import { S_IFCHR, S_IFDIR, S_IFLNK, S_IFMT, S_IFSOCK } from '../../sys/index.js';
+import { exportCapability, fileInfoHeader, SECURITY_CAPABILITY, type DiffHeader } from './header.js';
 import type { NameResolver } from './names.js';
 import { isOpaqueDir, readCapability } from './xattr.js';
 
@@ -109,7 +110,7 @@ export class TarAppender {
       }
     }
     const hdr = fileInfoHeader(name, st, link, this.opts.names);
-    if (!hdr) return this.opts.onSkip?.(path, fmt === 0o140000 ? 'sockets not supported' : 'unknown file mode');
+    if (!hdr) return this.opts.onSkip?.(path, fmt === S_IFSOCK ? 'sockets not supported' : 'unknown file mode');
     const cap = readCapability(path);
     if (cap !== null) hdr.xattrs = new Map([[SECURITY_CAPABILITY, exportCapability(cap)]]);
 

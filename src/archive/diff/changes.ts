@@ -16,7 +16,7 @@
  */
 import fs from 'node:fs';
 import { StrataError } from '../../errors/index.js';
-import { S_IFDIR } from './header.js';
+import { S_IFDIR } from '../../sys/index.js';
 import { vanished } from './appender.js';
 import { readCapability } from './xattr.js';
 

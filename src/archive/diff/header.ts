@@ -15,16 +15,8 @@
  */
 import type { BigIntStats } from 'node:fs';
 import { TarType, type TarWriteHeader } from '../tar/index.js';
+import { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG } from '../../sys/index.js';
 import type { NameResolver } from './names.js';
-
-export const S_IFMT = 0o170000;
-export const S_IFSOCK = 0o140000;
-export const S_IFLNK = 0o120000;
-export const S_IFREG = 0o100000;
-export const S_IFBLK = 0o060000;
-export const S_IFDIR = 0o040000;
-export const S_IFCHR = 0o020000;
-export const S_IFIFO = 0o010000;
 
 export const SECURITY_CAPABILITY = 'security.capability';
 

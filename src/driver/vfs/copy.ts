@@ -40,7 +40,7 @@
  */
 import fs from 'node:fs';
 import { StrataError } from '../../errors/index.js';
-import { AT_FDCWD, AT_SYMLINK_NOFOLLOW } from '../../sys/constants.js';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, S_IFMT } from '../../sys/constants.js';
 import { lgetxattr, llistxattr, lsetxattr, major, minor, mknod, utimensat } from '../../sys/index.js';
 
 export interface DirCopyOptions {
@@ -49,7 +49,6 @@ export interface DirCopyOptions {
 }
 
 const SLASH = Buffer.from('/');
-const S_IFMT = 0o170000;
 const BLOCK = 64 * 1024;
 
 interface PendingDir {
