@@ -4,8 +4,9 @@
  * Every function is a thin, honest wrapper: it converts arguments, makes exactly the syscall its
  * name says, and on failure throws an error shaped like Node's fs errors (code = errno name,
  * errno = -errno, syscall, path, dest). One exception, for speed: copyFileUp makes the fixed
- * sequence of syscalls of an overlay copy-up of one regular file (see its comment). Paths are accepted as JS strings (UTF-8) or Buffers (raw
- * bytes, passed through unchanged) because layer file names need not be UTF-8.
+ * sequence of syscalls of an overlay copy-up of one regular file (see its comment). Paths are
+ * accepted as JS strings (UTF-8) or Buffers (raw bytes, passed through unchanged) because layer
+ * file names need not be UTF-8.
  *
  * Blocking lock waits (flock without LOCK_NB, F_OFD_SETLKW) run on a dedicated thread per wait and
  * settle a Promise through a thread-safe function. They deliberately do not use libuv's small

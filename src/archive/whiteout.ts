@@ -12,6 +12,7 @@
  * written out (archive/diff). Drivers without overlay apply whiteouts as plain deletions instead.
  */
 import { S_IFCHR, S_IFMT } from '../sys/index.js';
+
 export const WHITEOUT_PREFIX = '.wh.';
 export const WHITEOUT_META_PREFIX = '.wh..wh.';
 export const WHITEOUT_LINK_DIR = '.wh..wh.plnk';

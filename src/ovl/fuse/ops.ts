@@ -61,6 +61,9 @@ export interface StaleNode {
   data: boolean;
 }
 
+/** Nothing went stale: what takeStaleNodes returns on most requests (one shared array, no allocation). */
+export const NO_STALE_NODES: readonly StaleNode[] = Object.freeze([]);
+
 /** What `open` returns: a handle, and how the kernel may cache the file's data. */
 export interface FuseOpened {
   fh: number;
@@ -147,8 +150,9 @@ export interface FuseOps {
   /**
    * Nodes whose cached attributes the last request made stale behind the kernel's back (a parent
    * copied up, another name of a written file), with `data` when their cached contents or listing
-   * are stale too; taking them empties the list. The session tells the kernel after the reply
-   * (FUSE_NOTIFY_INVAL_INODE). Optional: a filesystem without such side effects leaves it out.
+   * are stale too; taking them empties the list. The session tells the kernel with
+   * FUSE_NOTIFY_INVAL_INODE: attributes before the reply, pages and listings after it. Optional:
+   * a filesystem without such side effects leaves it out.
    */
   takeStaleNodes?(): readonly StaleNode[];
 }

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import { openOverlayCore } from '../index.js';
 import { S_IFDIR, S_IFMT } from '../realfs.js';
 import type { OverlayCore, OverlayOptions, OvlCaller, OvlDir, OvlFile, OvlNode, OvlStat } from '../types.js';
-import type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOpened, FuseOps, FuseSetattr, FuseStatfs, StaleNode } from './ops.js';
+import { NO_STALE_NODES, type FuseAttr, type FuseContext, type FuseDirent, type FuseEntry, type FuseOpened, type FuseOps, type FuseSetattr, type FuseStatfs, type StaleNode } from './ops.js';
 import { FUSE_ROOT_ID } from './protocol.js';
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_APPEND, O_TRUNC, O_SYNC, O_DSYNC, O_CREAT, O_EXCL } = fs.constants;
@@ -105,9 +105,6 @@ class NodeTable {
   }
 }
 
-/** What take() returns when nothing changed. */
-const NOTHING_STALE: readonly StaleNode[] = Object.freeze([]);
-
 /**
  * What the kernel must be told about its cached attributes: node IDs an operation changed, and
  * the node IDs that are other names of one inode (non-directories seen with more than one link),
@@ -148,7 +145,7 @@ class StaleNodes {
    * a file's pages could wait on a page lock held by a request queued behind us.
    */
   take(): readonly StaleNode[] {
-    if (this.pending.size === 0) return NOTHING_STALE; // most requests: no allocation
+    if (this.pending.size === 0) return NO_STALE_NODES;
     const out = new Map(this.pending);
     for (const id of this.pending.keys()) {
       const ino = this.inoOf.get(id);

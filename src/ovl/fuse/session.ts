@@ -12,7 +12,7 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
-import type { FuseAttr, FuseContext, FuseEntry, FuseOpened, FuseOps, StaleNode } from './ops.js';
+import { NO_STALE_NODES, type FuseAttr, type FuseContext, type FuseEntry, type FuseOpened, type FuseOps, type StaleNode } from './ops.js';
 import type { OvlFileType } from '../types.js';
 import {
   ArgReader,
@@ -73,9 +73,6 @@ const ENOENT = E.ENOENT ?? 2;
 const ENOSYS = E.ENOSYS ?? 38;
 const ERANGE = E.ERANGE ?? 34;
 const EIO = E.EIO ?? 5;
-
-/** What a filesystem without side effects (no takeStaleNodes) has gone stale: nothing. */
-const NO_STALE_NODES: readonly StaleNode[] = [];
 
 /** A handler's result: the reply body's length, or NO_REPLY for FORGET/INTERRUPT. */
 const NO_REPLY = -1;
