@@ -37,6 +37,8 @@
 #include <sys/types.h>
 #include <sys/xattr.h>
 #include <dirent.h>
+#include <poll.h>
+#include <sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -972,8 +974,8 @@ static int set_origin(int in, int out, const char *name, const unsigned char *he
   size_t len = 0;
   int mount_id;
   h.fh.handle_bytes = MAX_HANDLE_SZ;
-  if (header_len > 0 && header_len + MAX_HANDLE_SZ <= sizeof value &&
-      name_to_handle_at(in, "", &h.fh, &mount_id, AT_EMPTY_PATH) == 0 && header_len + h.fh.handle_bytes <= 255) {
+  if (header_len > 0 && name_to_handle_at(in, "", &h.fh, &mount_id, AT_EMPTY_PATH) == 0 &&
+      header_len + h.fh.handle_bytes < sizeof value) { /* the length must fit its byte */
     memcpy(value, header, header_len);
     memcpy(value + header_len, h.fh.f_handle, h.fh.handle_bytes);
     len = header_len + h.fh.handle_bytes;
@@ -983,64 +985,110 @@ static int set_origin(int in, int out, const char *name, const unsigned char *he
   return fsetxattr(out, name, len ? (const void *)value : "", len, 0) < 0 ? errno : 0;
 }
 
+/* How this process names an O_TMPFILE file: 0 not known yet, 1 linkat(AT_EMPTY_PATH) (needs
+ * CAP_DAC_READ_SEARCH), 2 linkat of /proc/self/fd/N (needs /proc). Learnt on first use. */
+static int tmpfile_link_way = 0;
+
+/* Gives the unnamed file `fd` the name `dst`, as the kernel's ovl_copy_up_tmpfile links its copy. */
+static int link_tmpfile(int fd, const char *dst) {
+  int way = __atomic_load_n(&tmpfile_link_way, __ATOMIC_RELAXED);
+  if (way != 2) {
+    if (linkat(fd, "", AT_FDCWD, dst, AT_EMPTY_PATH) == 0) {
+      __atomic_store_n(&tmpfile_link_way, 1, __ATOMIC_RELAXED);
+      return 0;
+    }
+    if (way == 1 || errno != ENOENT) return -1; /* ENOENT: not allowed to (or dst's parent is gone) */
+  }
+  char proc[48];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  if (linkat(AT_FDCWD, proc, AT_FDCWD, dst, AT_SYMLINK_FOLLOW) < 0) return -1;
+  __atomic_store_n(&tmpfile_link_way, 2, __ATOMIC_RELAXED);
+  return 0;
+}
+
+/* Opens a new unnamed file in the directory of `tmp` (O_TMPFILE); -1 with errno EOPNOTSUPP where
+ * the filesystem or kernel has none. */
+static int open_tmpfile_beside(const char *tmp) {
+  const char *slash = strrchr(tmp, '/');
+  size_t len = slash == NULL ? 1 : slash == tmp ? 1 : (size_t)(slash - tmp);
+  char stackdir[PATH_MAX];
+  if (len >= sizeof stackdir) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(stackdir, slash == NULL ? "." : tmp, len);
+  stackdir[len] = 0;
+  int fd = open(stackdir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0);
+  if (fd < 0 && (errno == EISDIR || errno == EINVAL)) errno = EOPNOTSUPP; /* kernels before 3.11 */
+  return fd;
+}
+
 /*
- * copyFileUp(src, dst, data, skipXattrPrefix, keepXattrPrefix, originName, originHeader | null)
- *   -> { ino: bigint, nlink: number } of src, or null when src is not a regular file (any more)
+ * copyFileUp(src, tmp, dst, data, skipXattrPrefix, keepXattrPrefix, originName, originHeader | null)
+ *   -> { ino: bigint, origin: boolean } of src, or null when src is not a regular file (any more)
  *
- * Creates `dst` (O_EXCL, never following) as a copy of the regular file `src` (opened with
- * O_NOATIME where allowed, O_NOFOLLOW, O_NONBLOCK), in this order: the data (or with `data`
- * false, just the size, as a hole), the owner when it is not the caller's (before the xattrs and
- * the mode: chown drops security.capability and setuid bits), the xattrs (see copy_xattrs), the
- * permission bits, the origin when `originHeader` is given and src has one link (see set_origin),
- * then atime and mtime. On failure `dst` may be left behind: the caller removes it.
+ * Makes `dst` a copy of the regular file `src` (opened with O_NOATIME where allowed, O_NOFOLLOW,
+ * O_NONBLOCK) as the kernel's copy-up does: built complete as an unnamed O_TMPFILE file in the
+ * directory of `tmp`, then linked at `dst`; where that filesystem has no O_TMPFILE, built at `tmp`
+ * (O_EXCL) and renamed to `dst`. In this order: the data (or with `data` false, just the size, as
+ * a hole), the owner when it is not the caller's (before the xattrs and the mode: chown drops
+ * security.capability and setuid bits), the xattrs (see copy_xattrs), the permission bits, the
+ * origin when `originHeader` is given and src has one link (see set_origin; `origin` says whether
+ * it was written), then atime and mtime. On failure nothing is left at `tmp` or `dst`.
  */
 static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
-  ARGS(7);
-  cstr_t src, dst, skip, keep, origin_name;
+  ARGS(8);
+  cstr_t src, tmp, dst, skip, keep, origin_name;
   bool data = true;
   void *header = NULL;
   size_t header_len = 0;
   bool has_header = false;
   napi_valuetype t;
   napi_value ret = NULL;
-  NAPI_CALL(env, napi_get_value_bool(env, argv[2], &data));
-  NAPI_CALL(env, napi_typeof(env, argv[6], &t));
+  NAPI_CALL(env, napi_get_value_bool(env, argv[3], &data));
+  NAPI_CALL(env, napi_typeof(env, argv[7], &t));
   if (t != napi_null && t != napi_undefined) {
-    if (get_buffer(env, argv[6], "originHeader", "of type Buffer or null", &header, &header_len)) return NULL;
+    if (get_buffer(env, argv[7], "originHeader", "of type Buffer or null", &header, &header_len)) return NULL;
     has_header = true;
   }
   if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
-  if (get_cstr(env, argv[1], "dst", 0, &dst)) goto out0;
-  if (get_cstr(env, argv[3], "skipXattrPrefix", 0, &skip)) goto out1;
-  if (get_cstr(env, argv[4], "keepXattrPrefix", 0, &keep)) goto out2;
-  if (get_cstr(env, argv[5], "originName", 0, &origin_name)) goto out3;
+  if (get_cstr(env, argv[1], "tmp", 0, &tmp)) goto out0;
+  if (get_cstr(env, argv[2], "dst", 0, &dst)) goto out1;
+  if (get_cstr(env, argv[4], "skipXattrPrefix", 0, &skip)) goto out2;
+  if (get_cstr(env, argv[5], "keepXattrPrefix", 0, &keep)) goto out3;
+  if (get_cstr(env, argv[6], "originName", 0, &origin_name)) goto out4;
 
   const int in_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
   int in = open(src.p, in_flags | O_NOATIME);
   if (in < 0 && errno == EPERM) in = open(src.p, in_flags);
   if (in < 0 && (errno == ELOOP || errno == ENXIO)) { /* a symlink, a socket: not a regular file */
     napi_get_null(env, &ret);
-    goto out4;
+    goto out5;
   }
   if (in < 0) {
     throw_sys(env, errno, "open", src.p, NULL, NULL);
-    goto out4;
+    goto out5;
   }
   struct stat st;
   if (fstat(in, &st) < 0) {
     throw_sys(env, errno, "fstat", src.p, NULL, NULL);
-    goto out5;
+    goto out6;
   }
   if (!S_ISREG(st.st_mode)) {
     napi_get_null(env, &ret);
-    goto out5;
+    goto out6;
   }
-  int out = open(dst.p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+  bool named = false;
+  int out = open_tmpfile_beside(tmp.p);
+  if (out < 0 && errno == EOPNOTSUPP) {
+    named = true;
+    out = open(tmp.p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+  }
   if (out < 0) {
-    throw_sys(env, errno, "open", dst.p, NULL, NULL);
-    goto out5;
+    throw_sys(env, errno, "open", tmp.p, NULL, NULL);
+    goto out6;
   }
-  const char *what = NULL;
+  const char *what = NULL, *where = dst.p;
   int err = 0;
   if (data) {
     err = copy_data(in, out, (int64_t)st.st_size, &what);
@@ -1057,7 +1105,8 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
     what = "fchmod";
     err = errno;
   }
-  if (!err && has_header && st.st_nlink == 1 && (err = set_origin(in, out, origin_name.p, header, header_len)))
+  bool with_origin = has_header && st.st_nlink == 1;
+  if (!err && with_origin && (err = set_origin(in, out, origin_name.p, header, header_len)))
     what = "fsetxattr";
   if (!err) {
     struct timespec ts[2] = {st.st_atim, st.st_mtim};
@@ -1066,30 +1115,41 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
       err = errno;
     }
   }
+  if (!err && !named && link_tmpfile(out, dst.p) < 0) {
+    what = "linkat";
+    err = errno;
+  }
   if (close(out) < 0 && !err) {
     what = "close";
     err = errno;
   }
+  if (!err && named && rename(tmp.p, dst.p) < 0) {
+    what = "rename";
+    err = errno;
+  }
+  if (err && named) unlink(tmp.p);
   if (err) {
-    throw_sys(env, err, what, dst.p, NULL, NULL);
+    throw_sys(env, err, what, where, NULL, NULL);
   } else {
     napi_value v;
     napi_create_object(env, &ret);
     napi_create_bigint_uint64(env, (uint64_t)st.st_ino, &v);
     napi_set_named_property(env, ret, "ino", v);
-    napi_create_double(env, (double)st.st_nlink, &v);
-    napi_set_named_property(env, ret, "nlink", v);
+    napi_get_boolean(env, with_origin, &v);
+    napi_set_named_property(env, ret, "origin", v);
   }
-out5:
+out6:
   close(in);
-out4:
+out5:
   cstr_free(&origin_name);
-out3:
+out4:
   cstr_free(&keep);
-out2:
+out3:
   cstr_free(&skip);
-out1:
+out2:
   cstr_free(&dst);
+out1:
+  cstr_free(&tmp);
 out0:
   cstr_free(&src);
   return ret;
@@ -1128,6 +1188,66 @@ static napi_value js_fuseBackingClose(napi_env env, napi_callback_info info) {
   if (ioctl(dev, STRATA_FUSE_DEV_IOC_BACKING_CLOSE, &id) < 0)
     return throw_sys(env, errno, "ioctl(FUSE_DEV_IOC_BACKING_CLOSE)", NULL, NULL, NULL);
   return undefined(env);
+}
+
+/* Microseconds on the monotonic clock. */
+static int64_t now_us(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+}
+
+/*
+ * fuseReadRequest(devFd, buffer, spinUs, waited: Uint32Array) -> bytes read
+ *
+ * Reads the next request from /dev/fuse. On a non-blocking fd an empty queue is asked again, with
+ * sched_yield() between tries (a runnable thread on this CPU, such as the client, goes first), for
+ * up to `spinUs` microseconds, and only then waited for in poll(2). A server that sleeps after
+ * each reply pays a wake-up for the next request — tens of µs on a VM, where waking an idle vCPU
+ * exits to the hypervisor — that a sequential client's next request, due within µs, need not
+ * cost. waited[0] gets the µs from the call until the request was there (0: it was queued).
+ * EINTR, EAGAIN and ENOENT (a request interrupted before it was read) are retried; any other
+ * error throws (ENODEV: the filesystem was unmounted).
+ */
+static napi_value js_fuseReadRequest(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  int dev, spin_us;
+  void *buf, *out;
+  size_t len, out_len;
+  napi_typedarray_type type;
+  if (get_int(env, argv[0], "devFd", &dev) || get_buffer(env, argv[1], "buffer", "of type Buffer", &buf, &len) ||
+      get_int(env, argv[2], "spinUs", &spin_us))
+    return NULL;
+  bool is_typed = false;
+  napi_is_typedarray(env, argv[3], &is_typed);
+  if (!is_typed || napi_get_typedarray_info(env, argv[3], &type, &out_len, &out, NULL, NULL) != napi_ok ||
+      type != napi_uint32_array || out_len < 1) {
+    throw_type(env, "ERR_INVALID_ARG_TYPE", "The \"%s\" argument must be a Uint32Array of length >= 1", "waited");
+    return NULL;
+  }
+  int64_t start = 0, spin_end = 0;
+  for (;;) {
+    ssize_t n = read(dev, buf, len);
+    if (n >= 0) {
+      int64_t waited = start == 0 ? 0 : now_us() - start;
+      ((uint32_t *)out)[0] = waited > UINT32_MAX ? UINT32_MAX : (uint32_t)waited;
+      napi_value r;
+      napi_create_int64(env, (int64_t)n, &r);
+      return r;
+    }
+    if (errno == EINTR || errno == ENOENT) continue;
+    if (errno != EAGAIN) return throw_sys(env, errno, "read", NULL, NULL, NULL);
+    if (start == 0) {
+      start = now_us();
+      spin_end = start + spin_us;
+    }
+    if (now_us() < spin_end) {
+      sched_yield();
+      continue;
+    }
+    struct pollfd p = {.fd = dev, .events = POLLIN};
+    if (poll(&p, 1, -1) < 0 && errno != EINTR) return throw_sys(env, errno, "poll", NULL, NULL, NULL);
+  }
 }
 
 /* syncfs(fd) */
@@ -1646,6 +1766,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("copyFileUp", js_copyFileUp),
       F("fuseBackingOpen", js_fuseBackingOpen),
       F("fuseBackingClose", js_fuseBackingClose),
+      F("fuseReadRequest", js_fuseReadRequest),
       F("direntTypes", js_direntTypes),
       F("readdirRaw", js_readdirRaw),
       F("nameToHandleAt", js_nameToHandleAt),

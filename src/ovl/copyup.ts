@@ -1,14 +1,16 @@
 /**
- * Building a copy-up's new upper object in work/work, as the kernel's ovl_copy_up_one does before
- * it renames the object into place: the data, the xattrs (without the overlay's private ones),
- * owner, mode, the origin file handle, atime and mtime.
+ * Making a copy-up's new upper object, as the kernel's ovl_copy_up_one does: built complete out of
+ * sight in the work dir, then put in place: the data, the xattrs (without the overlay's private
+ * ones), owner, mode, the origin file handle, atime and mtime.
  *
  * A regular file is copied by one native call (src/sys copyFileUp) between two open files: the
  * data inside the kernel (copy_file_range, a reflink where the filesystem shares extents), the
- * metadata with fchown/fsetxattr/fchmod/futimens. Made as ~15 calls from JavaScript, the same
+ * metadata with fchown/fsetxattr/fchmod/futimens, built as an unnamed O_TMPFILE file and linked
+ * into place (the kernel's ovl_copy_up_tmpfile). Made as ~15 calls from JavaScript, the same
  * syscalls made a FUSE copy-up (chmod of a lower file) cost 406 µs instead of 315 (client and
  * daemon pinned to one CPU). Other objects (directories, symlinks, devices) are made and labelled
- * here by path, never following symlinks, in the same order.
+ * here by path under a temporary name in work/work, never following symlinks, in the same order,
+ * and renamed into place (ovl_copy_up_workdir).
  *
  * Order matters: the owner is set before the xattrs (chown drops a file's security.capability)
  * and before the mode (chown drops setuid/setgid); the times go last (anything after would move them).
@@ -34,7 +36,7 @@ export function openLowerForRead(p: string, flags: number): number {
   }
 }
 
-/** What to copy: the lower object at `src` (in lower layer `layer`) to the new name `tmp`. */
+/** What to copy: the lower object at `src` (in lower layer `layer`). */
 export interface CopySource {
   src: string;
   layer: number;
@@ -50,27 +52,34 @@ function xattrRules(origins: Origins, layer: number): CopyUpXattrRules {
 }
 
 /**
- * Makes `tmp` a copy of the lower object; returns the lower object's inode number and whether the
- * copy records it as its origin: a directory, or a non-directory with one link (a lower hard link's
- * copies are separate inodes, each with its own st_ino). On failure `tmp` may be left behind: the
- * caller removes it.
+ * Makes `dst` (an upper path whose parent exists) a copy of the lower object, built at the work
+ * dir path `tmp` (a regular file: unnamed beside it); returns the lower object's inode number and
+ * whether the copy records it as its origin: a directory, or a non-directory with one link (a
+ * lower hard link's copies are separate inodes, each with its own st_ino). On failure nothing is
+ * left at `tmp` or `dst`.
  */
-export function copyToWork(c: CopySource, tmp: string, origins: Origins): { ino: bigint; withOrigin: boolean } {
+export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins): { ino: bigint; withOrigin: boolean } {
   let st = c.kind === 'file' ? null : lstat(c.src);
   if (st === null || kindOfMode(Number(st.mode)) === 'file') {
     // the whole copy in one native call (copyFileUp applies the one-link rule to the origin itself)
-    const copied = copyFileUp(fsPath(c.src), fsPath(tmp), c.data, xattrRules(origins, c.layer));
-    if (copied !== null) return { ino: copied.ino, withOrigin: copied.nlink === 1 };
+    const copied = copyFileUp(fsPath(c.src), fsPath(tmp), fsPath(dst), c.data, xattrRules(origins, c.layer));
+    if (copied !== null) return { ino: copied.ino, withOrigin: copied.origin };
     st = lstat(c.src); // not a regular file any more: the layer changed under the union
   }
   const mode = Number(st.mode);
   const kind = kindOfMode(mode);
   if (kind === 'file') throw new OvlError('ESTALE', 'copy_up', c.src); // and changed back
   const withOrigin = kind === 'dir' || Number(st.nlink) === 1;
-  if (kind === 'dir') real.mkdir(tmp, 0);
-  else if (kind === 'symlink') real.symlink(real.readlink(c.src), tmp);
-  else real.mknod(tmp, mode & S_IFMT, major(Number(st.rdev)), minor(Number(st.rdev)));
-  applyMetadata(c.src, tmp, st, withOrigin ? origins.encode(c.layer, c.src) : null);
+  try {
+    if (kind === 'dir') real.mkdir(tmp, 0);
+    else if (kind === 'symlink') real.symlink(real.readlink(c.src), tmp);
+    else real.mknod(tmp, mode & S_IFMT, major(Number(st.rdev)), minor(Number(st.rdev)));
+    applyMetadata(c.src, tmp, st, withOrigin ? origins.encode(c.layer, c.src) : null);
+    real.rename(tmp, dst);
+  } catch (err) {
+    real.removeTree(tmp);
+    throw err;
+  }
   return { ino: st.ino, withOrigin };
 }
 

@@ -7,7 +7,7 @@ import { OvlEntry } from './entry.js';
 import { OvlError, asUnion } from './errors.js';
 import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
 import type { Layers } from './options.js';
-import { copyToWork } from './copyup.js';
+import { copyUpObject } from './copyup.js';
 import { Origins } from './origin.js';
 import * as real from './realfs.js';
 import {
@@ -198,8 +198,8 @@ export class Engine implements LookupEnv {
   // ---- copy-up ------------------------------------------------------------------------------
 
   /**
-   * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built in
-   * work/work under a temporary name (copyup.ts) and renamed into place; the parent keeps its
+   * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built out of
+   * sight in work/work (copyup.ts) and then put in place; the parent keeps its
    * times and is marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
    * copies a regular file's size as a hole (for an open with O_TRUNC, which empties it anyway).
    */
@@ -209,17 +209,10 @@ export class Engine implements LookupEnv {
     const parent = e.parent!;
     this.copyUp(parent, syscall);
     asUnion(syscall, e.path, () => {
-      const tmp = this.tempPath();
       const parentUpper = this.upperPath(parent);
       const pst = lstat(parentUpper);
-      let copied: ReturnType<typeof copyToWork>;
-      try {
-        copied = copyToWork({ src: this.lowerPath(e), layer: e.lower[0]!.layer, kind: e.kind, data: opts.data }, tmp, this.origins);
-        real.rename(tmp, this.upperPath(e));
-      } catch (err) {
-        real.removeTree(tmp);
-        throw err;
-      }
+      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, kind: e.kind, data: opts.data };
+      const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins);
       real.setTimes(parentUpper, pst.atimeNs, pst.mtimeNs);
       // The kernel marks the parent impure after every copy-up, with or without an origin.
       this.setImpure(parent);

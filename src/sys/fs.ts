@@ -89,19 +89,22 @@ export interface CopyUpXattrRules {
 }
 
 /**
- * Creates `dst` (O_EXCL, never following a symlink) as a copy of the regular file `src`, an overlay
- * copy-up's whole work on one file in one native call: the data (copy_file_range, a reflink where
- * the filesystem can; with `data` false only the size, as a hole), then the owner when it is not
- * this process's (chown drops security.capability and setuid bits, so it goes first), the xattrs
- * but those `rules` exclude (a security.* one the target refuses with EPERM/EOPNOTSUPP is left
- * out), the permission bits, the origin (only when `src` has one link), and last atime and mtime.
- * `src` is opened with O_NOATIME where allowed, O_NOFOLLOW and O_NONBLOCK.
+ * Makes `dst` a copy of the regular file `src`, an overlay copy-up's whole work on one file in one
+ * native call. Like the kernel's copy-up, the copy is built complete where nobody looks — an
+ * unnamed O_TMPFILE file in the directory of `tmp` — and then linked at `dst`; where that
+ * filesystem has no O_TMPFILE, it is built at `tmp` (O_EXCL, never following) and renamed to
+ * `dst`. The copy gets the data (copy_file_range, a reflink where the filesystem can; with `data`
+ * false only the size, as a hole), then the owner when it is not this process's (chown drops
+ * security.capability and setuid bits, so it goes first), the xattrs but those `rules` exclude (a
+ * security.* one the target refuses with EPERM/EOPNOTSUPP is left out), the permission bits, the
+ * origin (only when `src` has one link), and last atime and mtime. `src` is opened with O_NOATIME
+ * where allowed, O_NOFOLLOW and O_NONBLOCK.
  *
- * Returns the inode number and link count of `src`, or null (creating nothing) when `src` is not
- * a regular file. On failure `dst` may be left behind: the caller removes it.
+ * Returns the inode number of `src` and whether the copy records it as its origin, or null
+ * (creating nothing) when `src` is not a regular file. On failure nothing is left at `tmp` or `dst`.
  */
-export function copyFileUp(src: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules): { ino: bigint; nlink: number } | null {
-  return native.copyFileUp(src, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
+export function copyFileUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules): { ino: bigint; origin: boolean } | null {
+  return native.copyFileUp(src, tmp, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
 }
 
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */

@@ -1,8 +1,12 @@
 /**
- * FUSE passthrough (Linux >= 6.9, CONFIG_FUSE_PASSTHROUGH): a FUSE server registers an open file of
+ * A FUSE server's calls on /dev/fuse that node:fs cannot make.
+ *
+ * Requests: `fuseReadRequest` reads the next one, busy-polling a short while before it sleeps.
+ *
+ * Passthrough (Linux >= 6.9, CONFIG_FUSE_PASSTHROUGH): a FUSE server registers an open file of
  * its own with the connection and names it in an OPEN or CREATE reply; the kernel then reads and
  * writes (and mmaps) the FUSE file straight through that backing file, without asking the server.
- * Both calls need CAP_SYS_ADMIN.
+ * Both passthrough calls need CAP_SYS_ADMIN.
  */
 import { native } from './native.js';
 
@@ -18,4 +22,19 @@ export function fuseBackingOpen(devFd: number, fd: number): number {
 /** Drops the connection's reference to backing file `id`; FUSE files already open on it keep theirs. */
 export function fuseBackingClose(devFd: number, id: number): void {
   native.fuseBackingClose(devFd, id);
+}
+
+/**
+ * Reads the next request from the FUSE connection `devFd` into `buffer` and returns its length.
+ * When `devFd` is non-blocking (O_NONBLOCK) and no request is queued, asks again — yielding the
+ * CPU between tries to any thread waiting for it — for up to `spinUs` microseconds before it
+ * sleeps in poll(2): waking a sleeping server costs tens of µs (more on a VM), while a sequential
+ * client's next request is often due sooner. On a blocking fd it is a plain read(2).
+ *
+ * `waited[0]` receives the µs from the call until a request was there (0: one was queued), for
+ * the caller to tune `spinUs` (see src/ovl/fuse/busy-poll.ts). Interrupted reads (EINTR, and
+ * ENOENT for a request interrupted before it was read) are retried; ENODEV means unmounted.
+ */
+export function fuseReadRequest(devFd: number, buffer: Buffer, spinUs: number, waited: Uint32Array): number {
+  return native.fuseReadRequest(devFd, buffer, spinUs, waited);
 }

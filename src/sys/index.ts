@@ -39,7 +39,7 @@ export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
 export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, copyFileUp, direntTypes, type CopyUpXattrRules, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
-export { fuseBackingOpen, fuseBackingClose } from './fuse.js';
+export { fuseBackingOpen, fuseBackingClose, fuseReadRequest } from './fuse.js';
 export { readdirRaw, nameToHandleAt, openByHandleAt, fsUuid, DT, type RawDirents, type FileHandle } from './handle.js';
 export { makedev, major, minor } from './rdev.js';
 export { errnoName } from './errno.js';

@@ -42,9 +42,10 @@ interface Native {
   lsetxattr(path: PathLike, name: string, value: Buffer | string, flags: number): void;
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: string): void;
-  copyFileUp(src: PathLike, dst: PathLike, data: boolean, skipXattrPrefix: string, keepXattrPrefix: string, originName: string, originHeader: Buffer | null): { ino: bigint; nlink: number } | null;
+  copyFileUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, skipXattrPrefix: string, keepXattrPrefix: string, originName: string, originHeader: Buffer | null): { ino: bigint; origin: boolean } | null;
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;
+  fuseReadRequest(devFd: number, buffer: Buffer, spinUs: number, waited: Uint32Array): number;
   renameat2(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   linkat(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -8,6 +9,8 @@ import { scratch } from './helpers.js';
 /** An overlay's rules, with a made-up 21-byte origin head (bytes 2 and 4 are copyFileUp's to fill). */
 const HEAD = Buffer.from(Array.from({ length: 21 }, (_, i) => (i === 2 || i === 4 ? 0 : 0xa0 + i)));
 const RULES: CopyUpXattrRules = { skipPrefix: 'trusted.overlay.', keepPrefix: 'trusted.overlay.overlay.', originName: 'trusted.overlay.origin', originHeader: HEAD };
+/** open(2)'s O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which node:fs does not name. */
+const O_TMPFILE = 0o20200000;
 /** A file capability (VFS_CAP_REVISION_2, cap_net_bind_service permitted): chown drops it. */
 const CAP = Buffer.from('0100000200040000000000000000000000000000', 'hex');
 
@@ -53,18 +56,44 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     assert.deepEqual(origin, want);
   }
 
+  /** A work dir path for the copy (a regular file's is built unnamed beside it). */
+  const tmp = (at = dir) => {
+    fs.mkdirSync(path.join(at, 'work'), { recursive: true });
+    return path.join(at, 'work', '#1');
+  };
+  const workIsEmpty = (at = dir) => assert.deepEqual(fs.readdirSync(path.join(at, 'work')), []);
+
   it('copies data, owner, mode, xattrs (by the rules), times and the origin, on one filesystem', () => {
     const data = source(p('src'), 3 * 1024 * 1024 + 17);
-    const got = copyFileUp(p('src'), p('dst'), true, RULES);
-    assert.deepEqual(got, { ino: fs.lstatSync(p('src'), { bigint: true }).ino, nlink: 1 });
+    const got = copyFileUp(p('src'), tmp(), p('dst'), true, RULES);
+    assert.deepEqual(got, { ino: fs.lstatSync(p('src'), { bigint: true }).ino, origin: true });
     assertCopied(p('src'), p('dst'), data);
+    workIsEmpty(); // built as an unnamed O_TMPFILE file, then linked
+    assert.equal(fs.lstatSync(p('dst')).nlink, 1);
+  });
+
+  it('builds at the temporary name and renames where the filesystem has no O_TMPFILE (a FUSE mount)', () => {
+    const f = p('fuse');
+    for (const d of ['l', 'u', 'w', 'm']) fs.mkdirSync(path.join(f, d), { recursive: true });
+    const r = spawnSync('fuse-overlayfs', ['-o', `lowerdir=${f}/l,upperdir=${f}/u,workdir=${f}/w`, `${f}/m`], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.throws(() => fs.openSync(`${f}/m`, fs.constants.O_WRONLY | O_TMPFILE), (e: NodeJS.ErrnoException) => e.errno === -95, 'no O_TMPFILE there (EOPNOTSUPP)');
+    const data = Buffer.from('through a FUSE mount\n');
+    fs.writeFileSync(p('plain-src'), data);
+    const got = copyFileUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/dst`, true, { ...RULES, originHeader: null });
+    assert.deepEqual(got, { ino: fs.lstatSync(p('plain-src'), { bigint: true }).ino, origin: false });
+    assert.ok(fs.readFileSync(`${f}/m/dst`).equals(data));
+    workIsEmpty(`${f}/m`);
+    // and a failure there leaves nothing: the target's directory is missing
+    assert.throws(() => copyFileUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/none/dst`, true, { ...RULES, originHeader: null }), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'rename');
+    workIsEmpty(`${f}/m`);
   });
 
   it('copies through a buffer where the kernel cannot copy between the two filesystems (tmpfs to here)', () => {
     fs.mkdirSync(p('tmpfs'));
     mount('tmpfs', p('tmpfs'), 'tmpfs', 0, 'size=16m');
     const data = source(p('tmpfs', 'src'), 2 * 1024 * 1024 + 5);
-    assert.ok(copyFileUp(p('tmpfs', 'src'), p('from-tmpfs'), true, RULES));
+    assert.ok(copyFileUp(p('tmpfs', 'src'), tmp(), p('from-tmpfs'), true, RULES));
     assertCopied(p('tmpfs', 'src'), p('from-tmpfs'), data);
   });
 
@@ -78,26 +107,26 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     lsetxattr(src, 'trusted.big', value);
     const names = Array.from({ length: 200 }, (_, i) => `trusted.a-rather-long-attribute-name-to-fill-the-list-${i}`);
     for (const n of names) lsetxattr(src, n, Buffer.from([1]));
-    assert.ok(copyFileUp(src, p('tmpfs-big', 'dst'), true, RULES));
+    assert.ok(copyFileUp(src, tmp(p('tmpfs-big')), p('tmpfs-big', 'dst'), true, RULES));
     assert.deepEqual(lgetxattr(p('tmpfs-big', 'dst'), 'trusted.big'), value);
     assert.deepEqual(llistxattr(p('tmpfs-big', 'dst')).filter((n) => n.startsWith('trusted.a-')).sort(), [...names].sort());
   });
 
   it('without data, gives the copy its size as a hole', () => {
     source(p('nodata-src'), 70_000);
-    assert.ok(copyFileUp(p('nodata-src'), p('nodata-dst'), false, RULES));
+    assert.ok(copyFileUp(p('nodata-src'), tmp(), p('nodata-dst'), false, RULES));
     assert.ok(fs.readFileSync(p('nodata-dst')).equals(Buffer.alloc(70_000)));
   });
 
   it('records no origin for a file with several links, an empty one for an empty head, none for a null head', () => {
     source(p('linked'), 10);
     fs.linkSync(p('linked'), p('linked2'));
-    assert.equal(copyFileUp(p('linked'), p('linked-dst'), true, RULES)!.nlink, 2);
+    assert.equal(copyFileUp(p('linked'), tmp(), p('linked-dst'), true, RULES)!.origin, false);
     assert.equal(lgetxattr(p('linked-dst'), 'trusted.overlay.origin'), null);
     source(p('plain'), 10);
-    copyFileUp(p('plain'), p('empty-origin'), true, { ...RULES, originHeader: Buffer.alloc(0) });
+    assert.equal(copyFileUp(p('plain'), tmp(), p('empty-origin'), true, { ...RULES, originHeader: Buffer.alloc(0) })!.origin, true);
     assert.deepEqual(lgetxattr(p('empty-origin'), 'trusted.overlay.origin'), Buffer.alloc(0));
-    copyFileUp(p('plain'), p('no-origin'), true, { ...RULES, originHeader: null });
+    assert.equal(copyFileUp(p('plain'), tmp(), p('no-origin'), true, { ...RULES, originHeader: null })!.origin, false);
     assert.ok(!llistxattr(p('no-origin')).includes('trusted.overlay.origin'));
   });
 
@@ -106,19 +135,21 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     mknod(p('fifo'), fs.constants.S_IFIFO | 0o644);
     mknod(p('dev'), fs.constants.S_IFCHR | 0o644, 1, 3);
     for (const name of ['link', 'fifo', 'dev']) {
-      assert.equal(copyFileUp(p(name), p(`${name}-dst`), true, RULES), null);
+      assert.equal(copyFileUp(p(name), tmp(), p(`${name}-dst`), true, RULES), null);
       assert.ok(!fs.existsSync(p(`${name}-dst`)));
     }
   });
 
-  it('never replaces: an existing target is EEXIST (open, with its path), a missing source ENOENT', () => {
+  it('never replaces: an existing target is EEXIST (linkat, with its path), a missing source ENOENT; nothing is left', () => {
     fs.writeFileSync(p('exists'), 'keep me');
     source(p('src2'), 10);
     assert.throws(
-      () => copyFileUp(p('src2'), p('exists'), true, RULES),
-      (e: unknown) => e instanceof SysError && e.code === 'EEXIST' && e.syscall === 'open' && e.path === p('exists'),
+      () => copyFileUp(p('src2'), tmp(), p('exists'), true, RULES),
+      (e: unknown) => e instanceof SysError && e.code === 'EEXIST' && e.syscall === 'linkat' && e.path === p('exists'),
     );
     assert.equal(fs.readFileSync(p('exists'), 'utf8'), 'keep me');
-    assert.throws(() => copyFileUp(p('missing'), p('m-dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.path === p('missing'));
+    assert.throws(() => copyFileUp(p('missing'), tmp(), p('m-dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.path === p('missing'));
+    assert.throws(() => copyFileUp(p('src2'), tmp(), p('no-such-dir', 'dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'linkat');
+    workIsEmpty();
   });
 });

@@ -16,6 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { packageVersion } from '../../cli/version.js';
+import { DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 import { FuseError } from './errors.js';
 import { DEFAULT_TIMEOUT, parseMountOptions, type StrataOverlayMountOptions } from './mount-options.js';
 import { serveInWorker, type FuseServer } from './worker.js';
@@ -37,6 +38,7 @@ Mounts strata's OverlayFS (the Linux overlay's rules, in TypeScript) through FUS
                   timeout=SECONDS       how long the kernel caches names and attributes (default ${DEFAULT_TIMEOUT})
                   redirect_dir=MODE     on, follow (default), nofollow or off
                   passthrough=on|off    let the kernel do a copied-up file's reads and writes (default on, Linux >= 6.9)
+                  busy_poll=USEC        poll up to this long for the next request before sleeping (default ${DEFAULT_BUSY_POLL_US}, 0: never)
                   fsname=NAME           the source shown in the mount table
                   ro, noexec, noatime, suid, dev, ...   generic mount options
   -f            stay in the foreground (default: serve from a background daemon)
@@ -121,6 +123,7 @@ function serve(inv: Invocation): Promise<FuseServer> {
     ops: { module: overlayOpsModule(), export: 'createOverlayFuseOps', args: options.overlay },
     timeout: options.timeout,
     passthrough: options.passthrough,
+    busyPollUs: options.busyPollUs,
     debug: inv.debug,
   });
 }

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { MS_DIRSYNC, MS_LAZYTIME, MS_NOATIME, MS_NODIRATIME, MS_NOEXEC, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, MS_SYNCHRONOUS } from '../../sys/index.js';
 import type { OverlayOptions, RedirectMode } from '../types.js';
+import { DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 import { FuseError } from './errors.js';
 
 /**
@@ -23,6 +24,8 @@ export interface StrataOverlayMountOptions {
   timeout: number;
   /** FUSE passthrough for copied-up files (`passthrough=off` turns it off). */
   passthrough: boolean;
+  /** busy_poll=: the longest the server polls for the next request before sleeping, µs. */
+  busyPollUs: number;
   /** MS_* flags from generic options (ro, noexec, noatime, ...). */
   flags: number;
   suid: boolean;
@@ -100,6 +103,7 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
   let redirectDir: RedirectMode | undefined;
   let timeout = DEFAULT_TIMEOUT;
   let passthrough = true;
+  let busyPollUs = DEFAULT_BUSY_POLL_US;
   let flags = 0;
   let suid = false;
   let dev = false;
@@ -130,6 +134,10 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
         const v = need();
         if (v !== 'on' && v !== 'off') throw usage(`passthrough=${v}: expected on or off`);
         passthrough = v === 'on';
+      } else if (key === 'busy_poll') {
+        const us = Number(need());
+        if (!Number.isInteger(us) || us < 0 || us > 1_000_000) throw usage(`busy_poll=${value}: expected whole microseconds from 0 to 1000000`);
+        busyPollUs = us;
       } else if (key === 'redirect_dir') {
         const mode = need() as RedirectMode;
         if (!REDIRECT_MODES.includes(mode)) throw usage(`redirect_dir=${value}: expected on, follow, nofollow or off`);
@@ -155,5 +163,5 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
   if (upperdir !== undefined) overlay.upperdir = upperdir;
   if (workdir !== undefined) overlay.workdir = workdir;
   if (redirectDir !== undefined) overlay.redirectDir = redirectDir;
-  return { overlay, timeout, passthrough, flags, suid, dev, debug, ...(fsname !== undefined ? { fsname } : {}) };
+  return { overlay, timeout, passthrough, busyPollUs, flags, suid, dev, debug, ...(fsname !== undefined ? { fsname } : {}) };
 }

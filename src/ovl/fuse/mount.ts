@@ -20,10 +20,13 @@ export interface FuseMountOptions {
   dev?: boolean;
 }
 
-/** Opens /dev/fuse for reading and writing; throws FuseError FUSE_DEVICE if it cannot. */
+/**
+ * Opens /dev/fuse for reading and writing, non-blocking (the session busy-polls before it waits);
+ * throws FuseError FUSE_DEVICE if it cannot.
+ */
 export function openFuseDevice(): number {
   try {
-    return fs.openSync('/dev/fuse', 'r+');
+    return fs.openSync('/dev/fuse', fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
     throw new FuseError('FUSE_DEVICE', `cannot open /dev/fuse (${code}): ${code === 'ENOENT' ? 'the fuse module is not loaded' : 'FUSE is not available to this process'}`, { cause: e });

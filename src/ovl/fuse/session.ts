@@ -1,9 +1,10 @@
 /**
  * The request loop: read one request from /dev/fuse, call the filesystem, write one reply.
  *
- * `run()` blocks its thread in read(2) between requests, so it must run where blocking is fine: a
- * worker thread (worker.ts) or a process that does nothing else. Never access the mount from the
- * thread that serves it: that thread would wait for itself.
+ * `run()` blocks its thread between requests (busy-polling a short, adaptive while first: see
+ * busy-poll.ts), so it must run where blocking is fine: a worker thread (worker.ts) or a process
+ * that does nothing else. Never access the mount from the thread that serves it: that thread
+ * would wait for itself.
  *
  * Buffers: one request buffer of 1 MiB + 4 KiB (the kernel refuses reads into a buffer smaller than
  * header + write header + max_write) and one reply buffer of 16 bytes + 1 MiB. WRITE data is handed
@@ -12,6 +13,8 @@
  */
 import fs from 'node:fs';
 import os from 'node:os';
+import { fuseReadRequest } from '../../sys/index.js';
+import { BusyPoll, DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 import { NO_STALE_NODES, type FuseAttr, type FuseContext, type FuseEntry, type FuseOpened, type FuseOps, type StaleNode } from './ops.js';
 import type { OvlFileType } from '../types.js';
 import {
@@ -94,6 +97,12 @@ export interface FuseSessionOptions {
    * that fd (FUSE passthrough, Linux >= 6.9, needs CAP_SYS_ADMIN). Default: on where available.
    */
   passthrough?: boolean;
+  /**
+   * The longest the server busy-polls /dev/fuse for the next request before it sleeps, in µs
+   * (adaptive up to this, see busy-poll.ts; needs `fd` opened O_NONBLOCK). 0: sleep at once.
+   * Default: DEFAULT_BUSY_POLL_US.
+   */
+  busyPollUs?: number;
   /** Called once INIT has been answered: the mount now serves requests. */
   onReady?: (info: { minor: number; flags: number }) => void;
   /** Called for an error that carried no errno (a bug; the kernel got EIO). */
@@ -124,6 +133,9 @@ export class FuseSession {
   private readonly req = Buffer.allocUnsafe(REQUEST_BUFFER_SIZE);
   private readonly reply = Buffer.allocUnsafe(OUT_HEADER_SIZE + MAX_WRITE);
   private readonly notice = Buffer.allocUnsafe(64);
+  private readonly poll: BusyPoll;
+  /** fuseReadRequest's report: µs the last request took to come. */
+  private readonly waited = new Uint32Array(1);
   private readonly timeout: WireTimeout;
   /** timeout > 0: the kernel may also cache misses, and keep file pages across opens. */
   private readonly caching: boolean;
@@ -147,6 +159,7 @@ export class FuseSession {
   ) {
     this.timeout = toWireTimeout(options.timeout);
     this.caching = options.timeout > 0;
+    this.poll = new BusyPoll(options.busyPollUs ?? DEFAULT_BUSY_POLL_US);
     this.handlers = this.buildHandlers();
   }
 
@@ -160,14 +173,14 @@ export class FuseSession {
       while (!this.stopped) {
         let n: number;
         try {
-          n = fs.readSync(this.fd, this.req, 0, this.req.length, null);
+          n = fuseReadRequest(this.fd, this.req, this.poll.windowUs, this.waited);
         } catch (e) {
           const code = (e as NodeJS.ErrnoException).code;
           if (code === 'ENODEV' || code === 'ECONNABORTED') break; // unmounted: the clean end
-          if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') continue; // request vanished before we read it
           throw e;
         }
         if (n === 0) break;
+        this.poll.update(this.waited[0]!);
         this.dispatch(n);
       }
     } finally {

@@ -50,6 +50,7 @@ async function serve(input: FuseWorkerInput): Promise<void> {
     const session = new FuseSession(fd, ops, {
       timeout: input.timeout,
       ...(input.passthrough !== undefined ? { passthrough: input.passthrough } : {}),
+      ...(input.busyPollUs !== undefined ? { busyPollUs: input.busyPollUs } : {}),
       ...(input.cacheSymlinks !== undefined ? { cacheSymlinks: input.cacheSymlinks } : {}),
       onReady: (info) => post({ type: 'ready', ...info }),
       onUnexpectedError: (e, opcode) => stderrLine(`strata-overlay: ${opcode}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`),

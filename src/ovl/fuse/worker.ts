@@ -31,6 +31,8 @@ export interface FuseServeOptions {
   timeout: number;
   /** FUSE passthrough where the kernel supports it (see FuseSessionOptions.passthrough; default on). */
   passthrough?: boolean;
+  /** Longest busy-poll for the next request, µs (see FuseSessionOptions.busyPollUs). */
+  busyPollUs?: number;
   cacheSymlinks?: boolean;
   /** Log every request to stderr. */
   debug?: boolean;

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { describe, it } from 'node:test';
 import { MalformedRequestError, errnoOf } from '../../../src/ovl/fuse/errors.js';
 import { parseMountOptions, splitEscaped, unescape, DEFAULT_TIMEOUT } from '../../../src/ovl/fuse/mount-options.js';
+import { BusyPoll, DEFAULT_BUSY_POLL_US } from '../../../src/ovl/fuse/busy-poll.js';
 import {
   ArgReader,
   ATTR_OUT_SIZE,
@@ -174,6 +175,9 @@ describe('strata-overlay -o options', () => {
     assert.equal(d.fsname, 'my,src');
     assert.equal(d.passthrough, true, 'passthrough by default');
     assert.equal(parseMountOptions(['lowerdir=/a,passthrough=off'], '/').passthrough, false);
+    assert.equal(d.busyPollUs, DEFAULT_BUSY_POLL_US);
+    assert.equal(parseMountOptions(['lowerdir=/a,busy_poll=0'], '/').busyPollUs, 0);
+    assert.equal(parseMountOptions(['lowerdir=/a,busy_poll=50'], '/').busyPollUs, 50);
   });
 
   it('refuses what it cannot honour, naming the option', () => {
@@ -186,10 +190,50 @@ describe('strata-overlay -o options', () => {
       [['lowerdir=/a,redirect_dir=maybe'], /redirect_dir=maybe/],
       [['lowerdir=/a,timeout=soon'], /timeout=soon/],
       [['lowerdir=/a,passthrough=maybe'], /passthrough=maybe: expected on or off/],
+      [['lowerdir=/a,busy_poll=-1'], /busy_poll=-1: expected whole microseconds/],
+      [['lowerdir=/a,busy_poll=1.5'], /busy_poll=1.5: expected whole microseconds/],
       [['lowerdir=/a,userxattr'], /unknown option userxattr/],
       [['lowerdir=/a,ro=1'], /unknown option ro=1/],
     ] as const) {
       assert.throws(() => parseMountOptions([...opts]), (e: Error & { code?: string }) => e.code === 'FUSE_USAGE' && message.test(e.message), opts.join());
     }
+  });
+});
+
+describe('busy polling for the next request', () => {
+  it('grows the window while requests come just after it, up to the limit', () => {
+    const p = new BusyPoll(200);
+    assert.equal(p.windowUs, 0, 'starts sleeping at once');
+    const windows: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      p.update(90); // each request ~90 µs after the read began
+      windows.push(p.windowUs);
+    }
+    assert.deepEqual(windows, [8, 16, 32, 64, 128, 128, 128, 128], 'doubles until 90 µs fits, then stays');
+    p.update(0);
+    assert.equal(p.windowUs, 128, 'a request already queued changes nothing');
+    p.update(150);
+    assert.equal(p.windowUs, 200, 'capped at the limit');
+  });
+
+  it('halves the window when requests come later than any allowed window', () => {
+    const p = new BusyPoll(200);
+    for (let i = 0; i < 6; i++) p.update(150);
+    assert.equal(p.windowUs, 200);
+    const windows: number[] = [];
+    for (let i = 0; i < 9; i++) {
+      p.update(5000); // an idle mount: requests ms apart
+      windows.push(p.windowUs);
+    }
+    assert.deepEqual(windows, [100, 50, 25, 12, 6, 3, 1, 0, 0]);
+  });
+
+  it('never polls with a limit of 0, and a limit below the first window caps it', () => {
+    const off = new BusyPoll(0);
+    for (const w of [1, 50, 0, 5000]) off.update(w);
+    assert.equal(off.windowUs, 0);
+    const small = new BusyPoll(5);
+    small.update(4);
+    assert.equal(small.windowUs, 5);
   });
 });

@@ -1,0 +1,102 @@
+/**
+ * fuseReadRequest, on a FIFO (it is not /dev/fuse-specific: read(2) and poll(2) on any fd), whose
+ * read end is opened O_RDWR so that it never sees end-of-file. A FUSE mount exercises it in every
+ * FUSE test; here: what it reports, that it busy-polls only as long as asked, and its errors.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { S_IFIFO, SysError, fuseReadRequest, mknod } from '../../src/sys/index.js';
+import { scratch } from './helpers.js';
+
+describe('fuseReadRequest: the next request, busy-polling before it sleeps', () => {
+  let dir = '';
+  let cleanup = () => {};
+  let fifo = '';
+  before(() => {
+    ({ dir, cleanup } = scratch());
+    fifo = path.join(dir, 'fifo');
+    mknod(fifo, S_IFIFO | 0o600, 0, 0);
+  });
+  after(() => cleanup());
+  const buf = Buffer.alloc(64);
+  const waited = new Uint32Array(1);
+
+  /** Writes `data` to the FIFO from another process after `ms`, while this thread is blocked. */
+  const writeLater = (ms: number, data: string) => spawn('sh', ['-c', `sleep ${ms / 1000}; printf ${data} > ${fifo}`], { stdio: 'ignore' });
+
+  /** Reads one message that arrives `ms` from now, polling up to `spinUs`: its text, wait and CPU time. */
+  function readLate(fd: number, ms: number, spinUs: number): { text: string; waitedMs: number; cpuMs: number } {
+    const writer = writeLater(ms, 'late');
+    const cpu = process.cpuUsage();
+    const n = fuseReadRequest(fd, buf, spinUs, waited);
+    const used = process.cpuUsage(cpu);
+    writer.unref();
+    return { text: buf.toString('latin1', 0, n), waitedMs: waited[0]! / 1000, cpuMs: (used.user + used.system) / 1000 };
+  }
+
+  it('returns a queued message at once, with no wait', () => {
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      fs.writeSync(fd, 'queued');
+      waited[0] = 12345;
+      assert.equal(fuseReadRequest(fd, buf, 1000, waited), 6);
+      assert.equal(buf.toString('latin1', 0, 6), 'queued');
+      assert.equal(waited[0], 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('sleeps in poll(2) without spinning, and reports how long the message took', () => {
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      const r = readLate(fd, 150, 0);
+      assert.equal(r.text, 'late');
+      assert.ok(r.waitedMs >= 100, `waited ${r.waitedMs} ms`);
+      assert.ok(r.cpuMs < 40, `slept: ${r.cpuMs} ms of CPU over ${r.waitedMs} ms`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('busy-polls up to spinUs first: CPU time while the message is late, none once it sleeps', () => {
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      const spinning = readLate(fd, 150, 5_000_000); // the whole wait spent polling
+      assert.equal(spinning.text, 'late');
+      assert.ok(spinning.cpuMs >= 50, `polled: ${spinning.cpuMs} ms of CPU over ${spinning.waitedMs} ms`);
+      const brief = readLate(fd, 300, 20_000); // polls 20 ms, then sleeps
+      assert.ok(brief.waitedMs >= 250, `waited ${brief.waitedMs} ms`);
+      assert.ok(brief.cpuMs < spinning.cpuMs, `${brief.cpuMs} ms of CPU: it stopped polling after 20 ms`);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('is a plain read(2) on a blocking fd', () => {
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR);
+    try {
+      fs.writeSync(fd, 'blocking');
+      assert.equal(fuseReadRequest(fd, buf, 1000, waited), 8);
+      assert.equal(waited[0], 0);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('throws the read error, and a TypeError for a bad report array', () => {
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    fs.closeSync(fd);
+    assert.throws(() => fuseReadRequest(fd, buf, 0, waited), (e: unknown) => e instanceof SysError && e.code === 'EBADF' && e.syscall === 'read');
+    const open = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      assert.throws(() => fuseReadRequest(open, buf, 0, new Int32Array(1) as unknown as Uint32Array), TypeError);
+      assert.throws(() => fuseReadRequest(open, buf, 0, new Uint32Array(0)), TypeError);
+    } finally {
+      fs.closeSync(open);
+    }
+  });
+});
