@@ -903,17 +903,35 @@ static int copy_data(int in, int out, int64_t size, const char **what) {
   return err;
 }
 
+/* Where xattrs live for copy_xattrs: an open file (path NULL), or a path, never followed. */
+typedef struct {
+  int fd;
+  const char *path;
+} xattr_obj_t;
+
+static ssize_t x_list(xattr_obj_t o, char *list, size_t size) {
+  return o.path ? llistxattr(o.path, list, size) : flistxattr(o.fd, list, size);
+}
+static ssize_t x_get(xattr_obj_t o, const char *name, void *value, size_t size) {
+  return o.path ? lgetxattr(o.path, name, value, size) : fgetxattr(o.fd, name, value, size);
+}
+static int x_set(xattr_obj_t o, const char *name, const void *value, size_t size) {
+  return o.path ? lsetxattr(o.path, name, value, size, 0) : fsetxattr(o.fd, name, value, size, 0);
+}
+
 /* Copies every xattr of `in` to `out` but those under `skip` that are not under `keep`; a
- * security.* one the target refuses (EPERM, EOPNOTSUPP) is left out. Returns 0 or an errno. */
-static int copy_xattrs(int in, int out, const char *skip, const char *keep, const char **what) {
+ * security.* one the target refuses (EPERM, EOPNOTSUPP) is left out. These are the overlay's copy-up
+ * rules for every kind of object (src/ovl/copyup.ts passes the prefixes). Returns 0 or an errno,
+ * with *what naming the failed call. */
+static int copy_xattrs(xattr_obj_t in, xattr_obj_t out, const char *skip, const char *keep, const char **what) {
   char stacklist[4096], stackval[4096];
   char *list = stacklist;
-  ssize_t n = flistxattr(in, list, sizeof stacklist);
+  ssize_t n = x_list(in, list, sizeof stacklist);
   int err = 0;
   while (n < 0 && errno == ERANGE) { /* larger than the stack buffer (retried if it grows meanwhile) */
     if (list != stacklist) free(list);
     list = stacklist;
-    ssize_t size = flistxattr(in, NULL, 0);
+    ssize_t size = x_list(in, NULL, 0);
     if (size <= 0) {
       n = size;
       break;
@@ -924,10 +942,10 @@ static int copy_xattrs(int in, int out, const char *skip, const char *keep, cons
       errno = ENOMEM;
       break;
     }
-    n = flistxattr(in, list, (size_t)size);
+    n = x_list(in, list, (size_t)size);
   }
   if (n < 0) {
-    *what = "flistxattr";
+    *what = in.path ? "llistxattr" : "flistxattr";
     err = errno;
     goto out;
   }
@@ -935,24 +953,24 @@ static int copy_xattrs(int in, int out, const char *skip, const char *keep, cons
   for (char *name = list; name < list + n; name += strlen(name) + 1) {
     if (strncmp(name, skip, skip_len) == 0 && strncmp(name, keep, keep_len) != 0) continue;
     char *val = stackval;
-    ssize_t len = fgetxattr(in, name, val, sizeof stackval);
+    ssize_t len = x_get(in, name, val, sizeof stackval);
     if (len < 0 && errno == ERANGE) {
-      ssize_t size = fgetxattr(in, name, NULL, 0);
+      ssize_t size = x_get(in, name, NULL, 0);
       val = size >= 0 ? (char *)malloc(size ? (size_t)size : 1) : NULL;
-      len = val ? fgetxattr(in, name, val, (size_t)size) : -1;
+      len = val ? x_get(in, name, val, (size_t)size) : -1;
     }
     if (len < 0) {
       if (val != stackval) free(val);
       if (errno == ENODATA) continue; /* removed meanwhile */
-      *what = "fgetxattr";
+      *what = in.path ? "lgetxattr" : "fgetxattr";
       err = errno;
       goto out;
     }
-    int r = fsetxattr(out, name, len ? val : "", (size_t)len, 0);
+    int r = x_set(out, name, len ? val : "", (size_t)len);
     int e = errno;
     if (val != stackval) free(val);
     if (r < 0 && !(strncmp(name, "security.", 9) == 0 && (e == EPERM || e == EOPNOTSUPP))) {
-      *what = "fsetxattr";
+      *what = out.path ? "lsetxattr" : "fsetxattr";
       err = e;
       goto out;
     }
@@ -960,6 +978,33 @@ static int copy_xattrs(int in, int out, const char *skip, const char *keep, cons
 out:
   if (list != stacklist) free(list);
   return err;
+}
+
+/* copyXattrs(src, dst, skipXattrPrefix, keepXattrPrefix): copy_xattrs by path, never following
+ * (for what copyFileUp does not copy: directories, symlinks, devices). */
+static napi_value js_copyXattrs(napi_env env, napi_callback_info info) {
+  ARGS(4);
+  cstr_t src, dst, skip, keep;
+  napi_value ret = NULL;
+  if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
+  if (get_cstr(env, argv[1], "dst", 0, &dst)) goto out0;
+  if (get_cstr(env, argv[2], "skipXattrPrefix", 0, &skip)) goto out1;
+  if (get_cstr(env, argv[3], "keepXattrPrefix", 0, &keep)) goto out2;
+  const char *what = NULL;
+  xattr_obj_t in = {-1, src.p}, out = {-1, dst.p};
+  int err = copy_xattrs(in, out, skip.p, keep.p, &what);
+  if (err)
+    throw_sys(env, err, what, strcmp(what, "lsetxattr") == 0 ? dst.p : src.p, NULL, NULL);
+  else
+    ret = undefined(env);
+  cstr_free(&keep);
+out2:
+  cstr_free(&skip);
+out1:
+  cstr_free(&dst);
+out0:
+  cstr_free(&src);
+  return ret;
 }
 
 /* Writes the origin xattr `name` on `out`: `header` (a copy of it) with the handle of `in`
@@ -1100,7 +1145,7 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
     what = "fchown";
     err = errno;
   }
-  if (!err) err = copy_xattrs(in, out, skip.p, keep.p, &what);
+  if (!err) err = copy_xattrs((xattr_obj_t){in, NULL}, (xattr_obj_t){out, NULL}, skip.p, keep.p, &what);
   if (!err && fchmod(out, st.st_mode & 07777) < 0) {
     what = "fchmod";
     err = errno;
@@ -1764,6 +1809,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
       F("copyFileUp", js_copyFileUp),
+      F("copyXattrs", js_copyXattrs),
       F("fuseBackingOpen", js_fuseBackingOpen),
       F("fuseBackingClose", js_fuseBackingClose),
       F("fuseReadRequest", js_fuseReadRequest),

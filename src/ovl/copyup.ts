@@ -16,7 +16,7 @@
  * and before the mode (chown drops setuid/setgid); the times go last (anything after would move them).
  */
 import fs from 'node:fs';
-import { copyFileUp, major, minor, type CopyUpXattrRules } from '../sys/index.js';
+import { copyFileUp, copyXattrs, major, minor, type CopyUpXattrRules } from '../sys/index.js';
 import { OvlError } from './errors.js';
 import type { Origins } from './origin.js';
 import * as real from './realfs.js';
@@ -46,9 +46,12 @@ export interface CopySource {
   data: boolean;
 }
 
+/** Which xattrs a copy-up copies: not the overlay's private ones, but escaped ones set through the union. */
+const COPIED_XATTRS = { skipPrefix: OVL_PREFIX, keepPrefix: OVL_ESCAPED_PREFIX };
+
 /** The overlay's xattr rules as copyFileUp takes them, with a layer's origin head. */
 function xattrRules(origins: Origins, layer: number): CopyUpXattrRules {
-  return { skipPrefix: OVL_PREFIX, keepPrefix: OVL_ESCAPED_PREFIX, originName: XATTR_ORIGIN, originHeader: origins.header(layer) };
+  return { ...COPIED_XATTRS, originName: XATTR_ORIGIN, originHeader: origins.header(layer) };
 }
 
 /**
@@ -91,24 +94,9 @@ function applyMetadata(src: string, dst: string, st: Stat, origin: Buffer | null
   const uid = Number(st.uid);
   const gid = Number(st.gid);
   if (uid !== EUID || gid !== EGID) real.lchown(dst, uid, gid);
-  copyXattrs(src, dst);
+  copyXattrs(fsPath(src), fsPath(dst), COPIED_XATTRS);
   const mode = Number(st.mode);
   if (kindOfMode(mode) !== 'symlink') real.chmod(dst, mode & 0o7777);
   if (origin !== null) real.lsetxattr(dst, XATTR_ORIGIN, origin);
   real.setTimes(dst, st.atimeNs, st.mtimeNs);
-}
-
-/** Copies every xattr but the overlay's private ones (escaped user ones travel as they are). */
-function copyXattrs(src: string, dst: string): void {
-  for (const name of real.llistxattr(src)) {
-    if (name.startsWith(OVL_PREFIX) && !name.startsWith(OVL_ESCAPED_PREFIX)) continue;
-    const v = real.lgetxattr(src, name);
-    if (v === null) continue;
-    try {
-      real.lsetxattr(dst, name, v);
-    } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (!name.startsWith('security.') || (code !== 'EPERM' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP')) throw e;
-    }
-  }
 }

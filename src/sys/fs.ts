@@ -107,6 +107,16 @@ export function copyFileUp(src: PathLike, tmp: PathLike, dst: PathLike, data: bo
   return native.copyFileUp(src, tmp, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
 }
 
+/**
+ * Copies the xattrs of `src` to `dst` (both by path, never following a symlink) by copyFileUp's
+ * rules: all but those under `skipPrefix` that are not also under `keepPrefix`; a security.* one
+ * the target refuses with EPERM/EOPNOTSUPP is left out. For what copyFileUp does not copy:
+ * directories, symlinks, devices.
+ */
+export function copyXattrs(src: PathLike, dst: PathLike, rules: Pick<CopyUpXattrRules, 'skipPrefix' | 'keepPrefix'>): void {
+  native.copyXattrs(src, dst, rules.skipPrefix, rules.keepPrefix);
+}
+
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */
 export function syncfs(fd: number): void {
   native.syncfs(fd);

@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AT_FDCWD, SysError, copyFileUp, lgetxattr, llistxattr, lsetxattr, mknod, mount, nameToHandleAt, utimensat, type CopyUpXattrRules } from '../../src/sys/index.js';
+import { AT_FDCWD, SysError, copyFileUp, copyXattrs, lgetxattr, llistxattr, lsetxattr, mknod, mount, nameToHandleAt, utimensat, type CopyUpXattrRules } from '../../src/sys/index.js';
 import { scratch } from './helpers.js';
 
 /** An overlay's rules, with a made-up 21-byte origin head (bytes 2 and 4 are copyFileUp's to fill). */
@@ -151,5 +151,24 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     assert.throws(() => copyFileUp(p('missing'), tmp(), p('m-dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.path === p('missing'));
     assert.throws(() => copyFileUp(p('src2'), tmp(), p('no-such-dir', 'dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'linkat');
     workIsEmpty();
+  });
+
+  it('copyXattrs: the same rules by path, for a directory and a symlink itself', () => {
+    fs.mkdirSync(p('xdir'));
+    lsetxattr(p('xdir'), 'user.u', 'dir');
+    lsetxattr(p('xdir'), 'trusted.overlay.opaque', 'y');
+    lsetxattr(p('xdir'), 'trusted.overlay.overlay.mine', 'kept');
+    fs.mkdirSync(p('xdir-dst'));
+    copyXattrs(p('xdir'), p('xdir-dst'), RULES);
+    assert.deepEqual(lgetxattr(p('xdir-dst'), 'user.u'), Buffer.from('dir'));
+    assert.deepEqual(lgetxattr(p('xdir-dst'), 'trusted.overlay.overlay.mine'), Buffer.from('kept'));
+    assert.equal(lgetxattr(p('xdir-dst'), 'trusted.overlay.opaque'), null);
+    fs.symlinkSync('xdir', p('xlink'));
+    lsetxattr(p('xlink'), 'trusted.t', Buffer.alloc(2000, 7));
+    fs.symlinkSync('nowhere', p('xlink-dst'));
+    copyXattrs(p('xlink'), p('xlink-dst'), RULES);
+    assert.deepEqual(lgetxattr(p('xlink-dst'), 'trusted.t'), Buffer.alloc(2000, 7));
+    assert.equal(lgetxattr(p('xdir-dst'), 'trusted.t'), null, 'the link itself, not its target');
+    assert.throws(() => copyXattrs(p('missing'), p('xdir-dst'), RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'llistxattr' && e.path === p('missing'));
   });
 });
