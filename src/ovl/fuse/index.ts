@@ -31,7 +31,8 @@
  *   await server.unmount();
  *
  * The pieces: `protocol.ts` (opcodes, struct layouts, encoders), `session.ts` (the blocking
- * request loop: one read, one handler, one write), `ops.ts` (the `FuseOps` contract a filesystem
+ * request loop: one read, one handler, one write), `busy-poll.ts` (how long the loop polls for the
+ * next request before it sleeps, adapting to how soon requests come), `ops.ts` (the `FuseOps` contract a filesystem
  * implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
  * lookup counts, handles, caller uid/gid), `mount.ts` (/dev/fuse and mount(2)), `worker.ts` and
  * `worker-main.ts` (serving from a worker thread), `passthrough.ts` (open files the kernel does
@@ -48,5 +49,6 @@ export { openFuseDevice, mountFuse, unmountFuse, isMountPoint, type FuseMountOpt
 export { serveInWorker, type FuseServeOptions, type FuseServer, type FuseOpsFactoryRef } from './worker.js';
 export { OverlayFuseOps, createOverlayFuseOps, toFuseAttr } from './overlay-ops.js';
 export { parseMountOptions, DEFAULT_TIMEOUT, type StrataOverlayMountOptions } from './mount-options.js';
+export { BusyPoll, DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 export { FuseError } from './errors.js';
 export { FUSE_ROOT_ID, FUSE_KERNEL_VERSION, FUSE_MIN_MINOR, FUSE_SERVER_MINOR, InitFlag, Opcode } from './protocol.js';
