@@ -174,6 +174,13 @@ function errCode(e: unknown): string {
 export async function observeMerged(reader: MergedReader, labels: InoLabels, before: Iterable<string>): Promise<MergedObservation> {
   const prestat = new Map<string, MergedEntry>();
   for (const upath of before) {
+    // Only below what is still a directory (parents come first): an old path may now pass through
+    // a symlink, which a mount would follow out of the union (the walk never crosses one).
+    const parent = upath === '/' ? null : prestat.get(upath.slice(0, Math.max(1, upath.lastIndexOf('/'))));
+    if (parent !== null && parent?.type !== 'dir') {
+      prestat.set(upath, { lstat: 'parent is no directory' });
+      continue;
+    }
     try {
       prestat.set(upath, attrFields(await reader.lstat(upath)));
     } catch (e) {
