@@ -1133,7 +1133,7 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
     throw_sys(env, errno, "open", tmp.p, NULL, NULL);
     goto out6;
   }
-  const char *what = NULL, *where = dst.p;
+  const char *what = NULL;
   int err = 0;
   if (data) {
     err = copy_data(in, out, (int64_t)st.st_size, &what);
@@ -1174,7 +1174,7 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
   }
   if (err && named) unlink(tmp.p);
   if (err) {
-    throw_sys(env, err, what, where, NULL, NULL);
+    throw_sys(env, err, what, dst.p, NULL, NULL);
   } else {
     napi_value v;
     napi_create_object(env, &ret);
@@ -1250,7 +1250,8 @@ static int64_t now_us(void) {
  * up to `spinUs` microseconds, and only then waited for in poll(2). A server that sleeps after
  * each reply pays a wake-up for the next request — tens of µs on a VM, where waking an idle vCPU
  * exits to the hypervisor — that a sequential client's next request, due within µs, need not
- * cost. waited[0] gets the µs from the call until the request was there (0: it was queued).
+ * cost. waited[0] gets the µs from the call until the request was there (0: it was queued, or the
+ * fd blocks and nothing could be measured).
  * EINTR, EAGAIN and ENOENT (a request interrupted before it was read) are retried; any other
  * error throws (ENODEV: the filesystem was unmounted).
  */

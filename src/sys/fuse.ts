@@ -31,7 +31,8 @@ export function fuseBackingClose(devFd: number, id: number): void {
  * sleeps in poll(2): waking a sleeping server costs tens of µs (more on a VM), while a sequential
  * client's next request is often due sooner. On a blocking fd it is a plain read(2).
  *
- * `waited[0]` receives the µs from the call until a request was there (0: one was queued), for
+ * `waited[0]` receives the µs from the call until a request was there (0: one was queued, or the
+ * fd blocks, so the wait was not measured and the caller never widens its polling), for
  * the caller to tune `spinUs` (see src/ovl/fuse/busy-poll.ts). Interrupted reads (EINTR, and
  * ENOENT for a request interrupted before it was read) are retried; ENODEV means unmounted.
  */

@@ -41,34 +41,37 @@ describe('fuseReadRequest: the next request, busy-polling before it sleeps', () 
     return { text: buf.toString('latin1', 0, n), waitedMs: waited[0]! / 1000, reads };
   }
 
-  it('returns a queued message at once, with no wait', () => {
-    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+  /** Runs `fn` on the FIFO opened read-write with `flags` (non-blocking by default), then closes it. */
+  function onFifo(fn: (fd: number) => void, flags = fs.constants.O_NONBLOCK): void {
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | flags);
     try {
+      fn(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  it('returns a queued message at once, with no wait', () => {
+    onFifo((fd) => {
       fs.writeSync(fd, 'queued');
       waited[0] = 12345;
       assert.equal(fuseReadRequest(fd, buf, 1000, waited), 6);
       assert.equal(buf.toString('latin1', 0, 6), 'queued');
       assert.equal(waited[0], 0);
-    } finally {
-      fs.closeSync(fd);
-    }
+    });
   });
 
   it('sleeps in poll(2) without spinning, and reports how long the message took', () => {
-    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-    try {
+    onFifo((fd) => {
       const r = readLate(fd, 150, 0);
       assert.equal(r.text, 'late');
       assert.ok(r.waitedMs >= 100, `waited ${r.waitedMs} ms`);
       assert.ok(r.reads <= 8, `slept: ${r.reads} read(2) calls over ${r.waitedMs} ms`); // EAGAIN, poll, the message
-    } finally {
-      fs.closeSync(fd);
-    }
+    });
   });
 
   it('busy-polls up to spinUs first: read(2) after read(2) while the message is late, then sleeps', () => {
-    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-    try {
+    onFifo((fd) => {
       // the whole wait spent polling (it yields between tries: on a busy machine, far fewer tries)
       const spinning = readLate(fd, 300, 5_000_000);
       assert.equal(spinning.text, 'late');
@@ -76,32 +79,24 @@ describe('fuseReadRequest: the next request, busy-polling before it sleeps', () 
       const brief = readLate(fd, 300, 10_000); // polls 10 ms, then sleeps
       assert.ok(brief.waitedMs >= 250, `waited ${brief.waitedMs} ms`);
       assert.ok(brief.reads < spinning.reads / 4, `${brief.reads} read(2) calls against ${spinning.reads}: it stopped polling after 10 ms`);
-    } finally {
-      fs.closeSync(fd);
-    }
+    });
   });
 
   it('is a plain read(2) on a blocking fd', () => {
-    const fd = fs.openSync(fifo, fs.constants.O_RDWR);
-    try {
+    onFifo((fd) => {
       fs.writeSync(fd, 'blocking');
       assert.equal(fuseReadRequest(fd, buf, 1000, waited), 8);
       assert.equal(waited[0], 0);
-    } finally {
-      fs.closeSync(fd);
-    }
+    }, 0);
   });
 
   it('throws the read error, and a TypeError for a bad report array', () => {
     const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
     fs.closeSync(fd);
     assert.throws(() => fuseReadRequest(fd, buf, 0, waited), (e: unknown) => e instanceof SysError && e.code === 'EBADF' && e.syscall === 'read');
-    const open = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
-    try {
+    onFifo((open) => {
       assert.throws(() => fuseReadRequest(open, buf, 0, new Int32Array(1) as unknown as Uint32Array), TypeError);
       assert.throws(() => fuseReadRequest(open, buf, 0, new Uint32Array(0)), TypeError);
-    } finally {
-      fs.closeSync(open);
-    }
+    });
   });
 });
