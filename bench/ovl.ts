@@ -5,7 +5,9 @@
  *
  * Nothing is deleted until the end: on this VM's ext4, files created within minutes of a mass
  * deletion are several times slower to create (see bench/README.md), which would skew `create`
- * against whichever target runs after another's cleanup. A run needs ~1 GB of /var/tmp.
+ * against whichever target runs after another's cleanup. A run needs ~1 GB of /var/tmp, or of
+ * BENCH_DIR: on a tmpfs there, create and copy-up compare the overlays' own work without ext4's
+ * allocator state, which otherwise decides most of their cost (printed as the create probe).
  *
  * Layers: the debootstrap minbase rootfs (bench/rootfs.sh; the entry count is printed) as
  * the bottom lower, and a small second lower on top that replaces, deletes (whiteouts) and adds
@@ -22,7 +24,7 @@
  * each round running every target once in turn (a fresh instance each time, warmed by one walk). Targets (issue 6): strata FUSE ≤ 1.0× fuse-overlayfs; API stat-walk faster than
  * the kernel mount's.
  *
- *   node --import tsx bench/ovl.ts [ROOTFS.tar]
+ *   [BENCH_DIR=/mnt/tmpfs] node --import tsx bench/ovl.ts [ROOTFS.tar]
  */
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
@@ -40,7 +42,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 const now = () => process.hrtime.bigint();
 const ms = (t0: bigint) => Number(now() - t0) / 1e6;
 
-const work = fs.mkdtempSync('/var/tmp/strata-bench-ovl-');
+const work = fs.mkdtempSync(path.join(process.env.BENCH_DIR ?? '/var/tmp', 'strata-bench-ovl-'));
 const base = path.join(work, 'base');
 const top = path.join(work, 'top');
 fs.mkdirSync(base);
