@@ -845,14 +845,14 @@ static napi_value js_utimensat(napi_env env, napi_callback_info info) {
   return ret;
 }
 
-/* ---- copy-up: one regular file with its metadata ------------------------------------------- */
+/* ---- copy-up: one object with its metadata ------------------------------------------------- */
 
 /*
- * The one function here that is not a single syscall: an overlay copy-up of a regular file is the
- * hottest write path of strata's OverlayFS, and made as ~15 separate calls from JavaScript the
- * same syscalls made a FUSE copy-up cost 406 µs instead of 315 (client and daemon pinned to one
- * CPU). The sequence is fixed and is the kernel overlay's (ovl_copy_up_file + ovl_copy_xattr +
- * ovl_set_attr); src/ovl/copyup.ts owns the rules and passes them in.
+ * The one function here that is not a single syscall: an overlay copy-up is the hottest write path
+ * of strata's OverlayFS, and made as ~15 separate calls from JavaScript the same syscalls made a
+ * FUSE copy-up cost 406 µs instead of 315 (client and daemon pinned to one CPU). The sequence is
+ * fixed and is the kernel overlay's (ovl_copy_up_one: the parent's times kept, ovl_copy_up_file,
+ * ovl_copy_xattr, ovl_set_attr); src/ovl/copyup.ts owns the rules and passes them in.
  */
 
 /* Copies `size` bytes from offset 0 of `in` to the empty `out`: copy_file_range (a reflink where
@@ -903,27 +903,27 @@ static int copy_data(int in, int out, int64_t size, const char **what) {
   return err;
 }
 
-/* Where xattrs live for copy_xattrs: an open file (path NULL), or a path, never followed. */
+/* An object a copy-up reads or labels: an open file (path NULL), or a path, never followed (what
+ * cannot be opened, a symlink, or should not be, a device, and directories). */
 typedef struct {
   int fd;
   const char *path;
-} xattr_obj_t;
+} obj_t;
 
-static ssize_t x_list(xattr_obj_t o, char *list, size_t size) {
+static ssize_t x_list(obj_t o, char *list, size_t size) {
   return o.path ? llistxattr(o.path, list, size) : flistxattr(o.fd, list, size);
 }
-static ssize_t x_get(xattr_obj_t o, const char *name, void *value, size_t size) {
+static ssize_t x_get(obj_t o, const char *name, void *value, size_t size) {
   return o.path ? lgetxattr(o.path, name, value, size) : fgetxattr(o.fd, name, value, size);
 }
-static int x_set(xattr_obj_t o, const char *name, const void *value, size_t size) {
+static int x_set(obj_t o, const char *name, const void *value, size_t size) {
   return o.path ? lsetxattr(o.path, name, value, size, 0) : fsetxattr(o.fd, name, value, size, 0);
 }
 
 /* Copies every xattr of `in` to `out` but those under `skip` that are not under `keep`; a
- * security.* one the target refuses (EPERM, EOPNOTSUPP) is left out. These are the overlay's copy-up
- * rules for every kind of object (src/ovl/copyup.ts passes the prefixes). Returns 0 or an errno,
- * with *what naming the failed call. */
-static int copy_xattrs(xattr_obj_t in, xattr_obj_t out, const char *skip, const char *keep, const char **what) {
+ * security.* one the target refuses (EPERM, EOPNOTSUPP) is left out. Returns 0 or an errno, with
+ * *what naming the failed call. */
+static int copy_xattrs(obj_t in, obj_t out, const char *skip, const char *keep, const char **what) {
   char stacklist[4096], stackval[4096];
   char *list = stacklist;
   ssize_t n = x_list(in, list, sizeof stacklist);
@@ -980,37 +980,18 @@ out:
   return err;
 }
 
-/* copyXattrs(src, dst, skipXattrPrefix, keepXattrPrefix): copy_xattrs by path, never following
- * (for what copyFileUp does not copy: directories, symlinks, devices). */
-static napi_value js_copyXattrs(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  cstr_t src, dst, skip, keep;
-  napi_value ret = NULL;
-  if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
-  if (get_cstr(env, argv[1], "dst", 0, &dst)) goto out0;
-  if (get_cstr(env, argv[2], "skipXattrPrefix", 0, &skip)) goto out1;
-  if (get_cstr(env, argv[3], "keepXattrPrefix", 0, &keep)) goto out2;
-  const char *what = NULL;
-  xattr_obj_t in = {-1, src.p}, out = {-1, dst.p};
-  int err = copy_xattrs(in, out, skip.p, keep.p, &what);
-  if (err)
-    throw_sys(env, err, what, strcmp(what, "lsetxattr") == 0 ? dst.p : src.p, NULL, NULL);
-  else
-    ret = undefined(env);
-  cstr_free(&keep);
-out2:
-  cstr_free(&skip);
-out1:
-  cstr_free(&dst);
-out0:
-  cstr_free(&src);
-  return ret;
-}
+/* What a copy-up copies and records: the xattr prefixes (see copy_xattrs) and the origin's name
+ * and head (NULL: no origin). */
+typedef struct {
+  const char *skip, *keep, *origin_name;
+  const unsigned char *header;
+  size_t header_len;
+} copy_rules_t;
 
-/* Writes the origin xattr `name` on `out`: `header` (a copy of it) with the handle of `in`
+/* Writes the origin xattr on `out`: the rules' head (a copy of it) with the file handle of `in`
  * appended, its byte 2 set to the total length and byte 4 to the handle type; an empty value when
- * `header` is empty or the filesystem gives no handle (origin unknown). */
-static int set_origin(int in, int out, const char *name, const unsigned char *header, size_t header_len) {
+ * the head is empty or the filesystem gives no handle (origin unknown). */
+static int set_origin(obj_t in, obj_t out, const copy_rules_t *r) {
   struct {
     struct file_handle fh;
     unsigned char bytes[MAX_HANDLE_SZ];
@@ -1019,15 +1000,45 @@ static int set_origin(int in, int out, const char *name, const unsigned char *he
   size_t len = 0;
   int mount_id;
   h.fh.handle_bytes = MAX_HANDLE_SZ;
-  if (header_len > 0 && name_to_handle_at(in, "", &h.fh, &mount_id, AT_EMPTY_PATH) == 0 &&
-      header_len + h.fh.handle_bytes < sizeof value) { /* the length must fit its byte */
-    memcpy(value, header, header_len);
-    memcpy(value + header_len, h.fh.f_handle, h.fh.handle_bytes);
-    len = header_len + h.fh.handle_bytes;
+  int got = in.path ? name_to_handle_at(AT_FDCWD, in.path, &h.fh, &mount_id, 0)
+                    : name_to_handle_at(in.fd, "", &h.fh, &mount_id, AT_EMPTY_PATH);
+  if (r->header_len > 0 && got == 0 && r->header_len + h.fh.handle_bytes < sizeof value) { /* the length must fit its byte */
+    memcpy(value, r->header, r->header_len);
+    memcpy(value + r->header_len, h.fh.f_handle, h.fh.handle_bytes);
+    len = r->header_len + h.fh.handle_bytes;
     value[2] = (unsigned char)len;
     value[4] = (unsigned char)h.fh.handle_type;
   }
-  return fsetxattr(out, name, len ? (const void *)value : "", len, 0) < 0 ? errno : 0;
+  return x_set(out, r->origin_name, len ? (const void *)value : "", len) < 0 ? errno : 0;
+}
+
+/* Gives the new object `out` the metadata of `in` (attributes `st`), in the kernel's order: the
+ * owner when it is not the caller's (chown drops security.capability and setuid bits, so it goes
+ * first), the xattrs, the permission bits (not a symlink's), the origin, then atime and mtime.
+ * Returns 0 or an errno, with *what naming the failed call. */
+static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_rules_t *r, bool with_origin, const char **what) {
+  int err;
+  if (st->st_uid != geteuid() || st->st_gid != getegid()) {
+    if ((out.path ? fchownat(AT_FDCWD, out.path, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) : fchown(out.fd, st->st_uid, st->st_gid)) < 0) {
+      *what = "chown";
+      return errno;
+    }
+  }
+  if ((err = copy_xattrs(in, out, r->skip, r->keep, what))) return err;
+  if (!S_ISLNK(st->st_mode) && (out.path ? fchmodat(AT_FDCWD, out.path, st->st_mode & 07777, 0) : fchmod(out.fd, st->st_mode & 07777)) < 0) {
+    *what = "chmod";
+    return errno;
+  }
+  if (with_origin && (err = set_origin(in, out, r))) {
+    *what = out.path ? "lsetxattr" : "fsetxattr";
+    return err;
+  }
+  struct timespec ts[2] = {st->st_atim, st->st_mtim};
+  if ((out.path ? utimensat(AT_FDCWD, out.path, ts, AT_SYMLINK_NOFOLLOW) : futimens(out.fd, ts)) < 0) {
+    *what = "utimensat";
+    return errno;
+  }
+  return 0;
 }
 
 /* How this process names an O_TMPFILE file: 0 not known yet, 1 linkat(AT_EMPTY_PATH) (needs
@@ -1051,37 +1062,137 @@ static int link_tmpfile(int fd, const char *dst) {
   return 0;
 }
 
+/* The directory part of `path` into `dir` (PATH_MAX bytes): "." for a bare name, "/" for "/x". */
+static int dir_of(const char *path, char *dir) {
+  const char *slash = strrchr(path, '/');
+  size_t len = slash == NULL ? 1 : slash == path ? 1 : (size_t)(slash - path);
+  if (len >= PATH_MAX) return ENAMETOOLONG;
+  memcpy(dir, slash == NULL ? "." : path, len);
+  dir[len] = 0;
+  return 0;
+}
+
 /* Opens a new unnamed file in the directory of `tmp` (O_TMPFILE); -1 with errno EOPNOTSUPP where
  * the filesystem or kernel has none. */
 static int open_tmpfile_beside(const char *tmp) {
-  const char *slash = strrchr(tmp, '/');
-  size_t len = slash == NULL ? 1 : slash == tmp ? 1 : (size_t)(slash - tmp);
-  char stackdir[PATH_MAX];
-  if (len >= sizeof stackdir) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  memcpy(stackdir, slash == NULL ? "." : tmp, len);
-  stackdir[len] = 0;
-  int fd = open(stackdir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0);
+  char dir[PATH_MAX];
+  if ((errno = dir_of(tmp, dir))) return -1;
+  int fd = open(dir, O_TMPFILE | O_WRONLY | O_CLOEXEC, 0);
   if (fd < 0 && (errno == EISDIR || errno == EINVAL)) errno = EOPNOTSUPP; /* kernels before 3.11 */
   return fd;
 }
 
+/* Where a copy-up failed: the syscall, the path it names, and the errno. */
+typedef struct {
+  const char *what, *path;
+  int err;
+} fail_t;
+
+static int failed(fail_t *f, int err, const char *what, const char *path) {
+  f->err = err;
+  f->what = what;
+  f->path = path;
+  return err;
+}
+
+/* Copies the regular file `src` (attributes `lst`, from lstat) to `dst` through an open file:
+ * unnamed beside `tmp` and linked, or where there is no O_TMPFILE built at `tmp` and renamed. */
+static int copy_up_file(const char *src, const char *tmp, const char *dst, const struct stat *lst, bool data, const copy_rules_t *r,
+                        bool with_origin, fail_t *f) {
+  const int in_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
+  int in = open(src, in_flags | O_NOATIME);
+  if (in < 0 && errno == EPERM) in = open(src, in_flags);
+  if (in < 0) return failed(f, errno == ELOOP || errno == ENXIO ? ESTALE : errno, "open", src); /* replaced since the lstat */
+  struct stat st;
+  if (fstat(in, &st) < 0) {
+    failed(f, errno, "fstat", src);
+    close(in);
+    return f->err;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_ino != lst->st_ino || st.st_dev != lst->st_dev) { /* replaced since the lstat */
+    close(in);
+    return failed(f, ESTALE, "open", src);
+  }
+  bool named = false;
+  int out = open_tmpfile_beside(tmp);
+  if (out < 0 && errno == EOPNOTSUPP) {
+    named = true;
+    out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
+  }
+  if (out < 0) {
+    failed(f, errno, "open", tmp);
+    close(in);
+    return f->err;
+  }
+  const char *what = NULL;
+  int err = 0;
+  if (data) {
+    err = copy_data(in, out, (int64_t)st.st_size, &what);
+  } else if (ftruncate(out, st.st_size) < 0) {
+    what = "ftruncate";
+    err = errno;
+  }
+  if (!err) err = copy_metadata((obj_t){in, NULL}, (obj_t){out, NULL}, &st, r, with_origin, &what);
+  if (!err && !named && link_tmpfile(out, dst) < 0) {
+    what = "linkat";
+    err = errno;
+  }
+  if (close(out) < 0 && !err) {
+    what = "close";
+    err = errno;
+  }
+  if (!err && named && rename(tmp, dst) < 0) {
+    what = "rename";
+    err = errno;
+  }
+  if (err && named) unlink(tmp);
+  close(in);
+  return err ? failed(f, err, what, dst) : 0;
+}
+
+/* Copies what is not a regular file (a directory, symlink, device, fifo or socket: attributes
+ * `st`) by path: made at `tmp`, labelled, renamed to `dst`; removed again on failure. */
+static int copy_up_other(const char *src, const char *tmp, const char *dst, const struct stat *st, const copy_rules_t *r, bool with_origin,
+                         fail_t *f) {
+  if (S_ISDIR(st->st_mode)) {
+    if (mkdir(tmp, 0) < 0) return failed(f, errno, "mkdir", tmp);
+  } else if (S_ISLNK(st->st_mode)) {
+    char target[PATH_MAX];
+    ssize_t n = readlink(src, target, sizeof target);
+    if (n < 0) return failed(f, errno == EINVAL ? ESTALE : errno, "readlink", src);
+    if ((size_t)n >= sizeof target) return failed(f, ENAMETOOLONG, "readlink", src);
+    target[n] = 0;
+    if (symlink(target, tmp) < 0) return failed(f, errno, "symlink", tmp);
+  } else if (mknod(tmp, st->st_mode & S_IFMT, st->st_rdev) < 0) {
+    return failed(f, errno, "mknod", tmp);
+  }
+  const char *what = NULL;
+  int err = copy_metadata((obj_t){-1, src}, (obj_t){-1, tmp}, st, r, with_origin, &what);
+  if (!err && rename(tmp, dst) < 0) {
+    what = "rename";
+    err = errno;
+  }
+  if (!err) return 0;
+  if (S_ISDIR(st->st_mode)) rmdir(tmp);
+  else unlink(tmp);
+  return failed(f, err, what, dst);
+}
+
 /*
- * copyFileUp(src, tmp, dst, data, skipXattrPrefix, keepXattrPrefix, originName, originHeader | null)
- *   -> { ino: bigint, origin: boolean } of src, or null when src is not a regular file (any more)
+ * copyUp(src, tmp, dst, data, skipXattrPrefix, keepXattrPrefix, originName, originHeader | null)
+ *   -> { ino: bigint, origin: boolean } of src
  *
- * Makes `dst` a copy of the regular file `src` (opened with O_NOATIME where allowed, O_NOFOLLOW,
- * O_NONBLOCK) as the kernel's copy-up does: built complete as an unnamed O_TMPFILE file in the
- * directory of `tmp`, then linked at `dst`; where that filesystem has no O_TMPFILE, built at `tmp`
- * (O_EXCL) and renamed to `dst`. In this order: the data (or with `data` false, just the size, as
- * a hole), the owner when it is not the caller's (before the xattrs and the mode: chown drops
- * security.capability and setuid bits), the xattrs (see copy_xattrs), the permission bits, the
- * origin when `originHeader` is given and src has one link (see set_origin; `origin` says whether
- * it was written), then atime and mtime. On failure nothing is left at `tmp` or `dst`.
+ * Makes `dst` a copy of the object `src` (never followed) as the kernel's copy-up does, built
+ * complete where nobody looks and then put in place: a regular file (opened with O_NOATIME where
+ * allowed, O_NONBLOCK) as an unnamed O_TMPFILE file in the directory of `tmp`, then linked at
+ * `dst`, or where that filesystem has no O_TMPFILE at `tmp` (O_EXCL) and renamed; anything else
+ * made at `tmp` and renamed. Then, in this order: a file's data (or with `data` false, just the
+ * size, as a hole), and for every kind the metadata (see copy_metadata) with the origin when
+ * `originHeader` is given and src is a directory or has one link (`origin` says whether it was
+ * written). The directory of `dst` keeps its atime and mtime. On failure nothing is left at `tmp`
+ * or `dst`; ESTALE when src changed type meanwhile.
  */
-static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
+static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   ARGS(8);
   cstr_t src, tmp, dst, skip, keep, origin_name;
   bool data = true;
@@ -1103,78 +1214,32 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
   if (get_cstr(env, argv[5], "keepXattrPrefix", 0, &keep)) goto out3;
   if (get_cstr(env, argv[6], "originName", 0, &origin_name)) goto out4;
 
-  const int in_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
-  int in = open(src.p, in_flags | O_NOATIME);
-  if (in < 0 && errno == EPERM) in = open(src.p, in_flags);
-  if (in < 0 && (errno == ELOOP || errno == ENXIO)) { /* a symlink, a socket: not a regular file */
-    napi_get_null(env, &ret);
-    goto out5;
+  copy_rules_t rules = {skip.p, keep.p, origin_name.p, (const unsigned char *)header, header_len};
+  fail_t f = {NULL, NULL, 0};
+  char parent[PATH_MAX];
+  struct stat pst, st;
+  if ((f.err = dir_of(dst.p, parent))) {
+    f.what = "lstat";
+    f.path = dst.p;
+  } else if (lstat(parent, &pst) < 0) {
+    failed(&f, errno, "lstat", parent);
+  } else if (lstat(src.p, &st) < 0) {
+    failed(&f, errno, "lstat", src.p);
   }
-  if (in < 0) {
-    throw_sys(env, errno, "open", src.p, NULL, NULL);
-    goto out5;
+  bool with_origin = false;
+  if (!f.err) {
+    with_origin = has_header && (S_ISDIR(st.st_mode) || st.st_nlink == 1);
+    if (S_ISREG(st.st_mode))
+      copy_up_file(src.p, tmp.p, dst.p, &st, data, &rules, with_origin, &f);
+    else
+      copy_up_other(src.p, tmp.p, dst.p, &st, &rules, with_origin, &f);
   }
-  struct stat st;
-  if (fstat(in, &st) < 0) {
-    throw_sys(env, errno, "fstat", src.p, NULL, NULL);
-    goto out6;
+  if (!f.err) { /* the new entry moved the parent's mtime: put it back (ovl_set_timestamps) */
+    struct timespec ts[2] = {pst.st_atim, pst.st_mtim};
+    if (utimensat(AT_FDCWD, parent, ts, AT_SYMLINK_NOFOLLOW) < 0) failed(&f, errno, "utimensat", parent);
   }
-  if (!S_ISREG(st.st_mode)) {
-    napi_get_null(env, &ret);
-    goto out6;
-  }
-  bool named = false;
-  int out = open_tmpfile_beside(tmp.p);
-  if (out < 0 && errno == EOPNOTSUPP) {
-    named = true;
-    out = open(tmp.p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0);
-  }
-  if (out < 0) {
-    throw_sys(env, errno, "open", tmp.p, NULL, NULL);
-    goto out6;
-  }
-  const char *what = NULL;
-  int err = 0;
-  if (data) {
-    err = copy_data(in, out, (int64_t)st.st_size, &what);
-  } else if (ftruncate(out, st.st_size) < 0) {
-    what = "ftruncate";
-    err = errno;
-  }
-  if (!err && (st.st_uid != geteuid() || st.st_gid != getegid()) && fchown(out, st.st_uid, st.st_gid) < 0) {
-    what = "fchown";
-    err = errno;
-  }
-  if (!err) err = copy_xattrs((xattr_obj_t){in, NULL}, (xattr_obj_t){out, NULL}, skip.p, keep.p, &what);
-  if (!err && fchmod(out, st.st_mode & 07777) < 0) {
-    what = "fchmod";
-    err = errno;
-  }
-  bool with_origin = has_header && st.st_nlink == 1;
-  if (!err && with_origin && (err = set_origin(in, out, origin_name.p, header, header_len)))
-    what = "fsetxattr";
-  if (!err) {
-    struct timespec ts[2] = {st.st_atim, st.st_mtim};
-    if (futimens(out, ts) < 0) {
-      what = "futimens";
-      err = errno;
-    }
-  }
-  if (!err && !named && link_tmpfile(out, dst.p) < 0) {
-    what = "linkat";
-    err = errno;
-  }
-  if (close(out) < 0 && !err) {
-    what = "close";
-    err = errno;
-  }
-  if (!err && named && rename(tmp.p, dst.p) < 0) {
-    what = "rename";
-    err = errno;
-  }
-  if (err && named) unlink(tmp.p);
-  if (err) {
-    throw_sys(env, err, what, dst.p, NULL, NULL);
+  if (f.err) {
+    throw_sys(env, f.err, f.what, f.path, NULL, NULL);
   } else {
     napi_value v;
     napi_create_object(env, &ret);
@@ -1183,9 +1248,6 @@ static napi_value js_copyFileUp(napi_env env, napi_callback_info info) {
     napi_get_boolean(env, with_origin, &v);
     napi_set_named_property(env, ret, "origin", v);
   }
-out6:
-  close(in);
-out5:
   cstr_free(&origin_name);
 out4:
   cstr_free(&keep);
@@ -1809,8 +1871,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("linkat", js_linkat),
       F("utimensat", js_utimensat),
       F("syncfs", js_syncfs),
-      F("copyFileUp", js_copyFileUp),
-      F("copyXattrs", js_copyXattrs),
+      F("copyUp", js_copyUp),
       F("fuseBackingOpen", js_fuseBackingOpen),
       F("fuseBackingClose", js_fuseBackingClose),
       F("fuseReadRequest", js_fuseReadRequest),

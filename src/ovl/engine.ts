@@ -200,7 +200,7 @@ export class Engine implements LookupEnv {
   /**
    * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built out of
    * sight in work/work (copyup.ts) and then put in place; the parent keeps its
-   * times and is marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
+   * times (copyup.ts too) and is marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
    * copies a regular file's size as a hole (for an open with O_TRUNC, which empties it anyway).
    */
   copyUp(e: OvlEntry, syscall: string, opts: { data: boolean } = { data: true }): void {
@@ -209,11 +209,8 @@ export class Engine implements LookupEnv {
     const parent = e.parent!;
     this.copyUp(parent, syscall);
     asUnion(syscall, e.path, () => {
-      const parentUpper = this.upperPath(parent);
-      const pst = lstat(parentUpper);
-      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, kind: e.kind, data: opts.data };
+      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data };
       const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins);
-      real.setTimes(parentUpper, pst.atimeNs, pst.mtimeNs);
       // The kernel marks the parent impure after every copy-up, with or without an origin.
       this.setImpure(parent);
       e.upper = true;

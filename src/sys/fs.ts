@@ -72,7 +72,7 @@ export function direntTypes(dir: PathLike): { entries: number; unknown: number }
   return native.direntTypes(dir);
 }
 
-/** How copyFileUp treats extended attributes (an overlay's rules; see src/ovl/copyup.ts). */
+/** How copyUp treats extended attributes (an overlay's rules; see src/ovl/copyup.ts). */
 export interface CopyUpXattrRules {
   /** Names under this prefix are not copied... */
   skipPrefix: string;
@@ -89,32 +89,24 @@ export interface CopyUpXattrRules {
 }
 
 /**
- * Makes `dst` a copy of the regular file `src`, an overlay copy-up's whole work on one file in one
- * native call. Like the kernel's copy-up, the copy is built complete where nobody looks — an
- * unnamed O_TMPFILE file in the directory of `tmp` — and then linked at `dst`; where that
- * filesystem has no O_TMPFILE, it is built at `tmp` (O_EXCL, never following) and renamed to
- * `dst`. The copy gets the data (copy_file_range, a reflink where the filesystem can; with `data`
- * false only the size, as a hole), then the owner when it is not this process's (chown drops
- * security.capability and setuid bits, so it goes first), the xattrs but those `rules` exclude (a
- * security.* one the target refuses with EPERM/EOPNOTSUPP is left out), the permission bits, the
- * origin (only when `src` has one link), and last atime and mtime. `src` is opened with O_NOATIME
- * where allowed, O_NOFOLLOW and O_NONBLOCK.
+ * Makes `dst` a copy of the object `src` (never following it): an overlay copy-up's whole work on
+ * one object in one native call, in the kernel's order (ovl_copy_up_one). Like the kernel's
+ * copy-up, the copy is built complete where nobody looks and then put in place: a regular file as
+ * an unnamed O_TMPFILE file in the directory of `tmp`, linked at `dst` (where that filesystem has
+ * no O_TMPFILE, built at `tmp`, O_EXCL, and renamed); a directory, symlink, device, fifo or socket
+ * made at `tmp` and renamed. A file gets its data (copy_file_range, a reflink where the filesystem
+ * can; with `data` false only the size, as a hole); then every kind gets the owner when it is not
+ * this process's (chown drops security.capability and setuid bits, so it goes first), the xattrs
+ * but those `rules` exclude (a security.* one the target refuses with EPERM/EOPNOTSUPP is left
+ * out), the permission bits (not a symlink's), the origin (for a directory, or what has one link),
+ * and last atime and mtime. The directory holding `dst` keeps its atime and mtime. A file is
+ * opened with O_NOATIME where allowed, O_NOFOLLOW and O_NONBLOCK; nothing else is opened.
  *
- * Returns the inode number of `src` and whether the copy records it as its origin, or null
- * (creating nothing) when `src` is not a regular file. On failure nothing is left at `tmp` or `dst`.
+ * Returns the inode number of `src` and whether the copy records it as its origin. On failure
+ * nothing is left at `tmp` or `dst`; ESTALE when `src` was replaced by another type meanwhile.
  */
-export function copyFileUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules): { ino: bigint; origin: boolean } | null {
-  return native.copyFileUp(src, tmp, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
-}
-
-/**
- * Copies the xattrs of `src` to `dst` (both by path, never following a symlink) by copyFileUp's
- * rules: all but those under `skipPrefix` that are not also under `keepPrefix`; a security.* one
- * the target refuses with EPERM/EOPNOTSUPP is left out. For what copyFileUp does not copy:
- * directories, symlinks, devices.
- */
-export function copyXattrs(src: PathLike, dst: PathLike, rules: Pick<CopyUpXattrRules, 'skipPrefix' | 'keepPrefix'>): void {
-  native.copyXattrs(src, dst, rules.skipPrefix, rules.keepPrefix);
+export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules): { ino: bigint; origin: boolean } {
+  return native.copyUp(src, tmp, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
 }
 
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */

@@ -9,10 +9,10 @@
  * holder dies (flock, OFD locks), and a container's root is an overlay mount (mount, or
  * fsopen/fsconfig/fsmount/move_mount for many layers). This folder offers exactly those calls, one
  * typed function per syscall, backed by the small C addon in `native/strata.c` — and a few
- * composites for speed: `copyFileUp`, an overlay copy-up of one regular file (data, owner, xattrs,
- * mode, origin handle, times, built as an O_TMPFILE file and linked into place) in one call;
- * `copyXattrs`, the same xattr rules by path for other objects; and `fuseReadRequest`, a FUSE
- * server's read of its next request that busy-polls a short while before it sleeps.
+ * composites for speed: `copyUp`, an overlay copy-up of one object (data, owner, xattrs, mode,
+ * origin handle, times, built out of sight — a file as an O_TMPFILE file — and put into place,
+ * the parent's times kept) in one call; and `fuseReadRequest`, a FUSE server's read of its next
+ * request that busy-polls a short while before it sleeps.
  *
  * The lifecycle of an extracted layer, told through these calls:
  *
@@ -39,7 +39,7 @@ export type { PathLike } from './native.js';
 export * from './constants.js';
 export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs, type FsParam } from './mount.js';
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
-export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, copyFileUp, copyXattrs, direntTypes, type CopyUpXattrRules, type TimeSpec } from './fs.js';
+export { mknod, mknodat, renameat2, linkat, utimensat, syncfs, copyUp, direntTypes, type CopyUpXattrRules, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
 export { fuseBackingOpen, fuseBackingClose, fuseReadRequest } from './fuse.js';
 export { readdirRaw, nameToHandleAt, openByHandleAt, fsUuid, DT, type RawDirents, type FileHandle } from './handle.js';

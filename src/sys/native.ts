@@ -42,8 +42,7 @@ interface Native {
   lsetxattr(path: PathLike, name: string, value: Buffer | string, flags: number): void;
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: string): void;
-  copyFileUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, skipXattrPrefix: string, keepXattrPrefix: string, originName: string, originHeader: Buffer | null): { ino: bigint; origin: boolean } | null;
-  copyXattrs(src: PathLike, dst: PathLike, skipXattrPrefix: string, keepXattrPrefix: string): void;
+  copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, skipXattrPrefix: string, keepXattrPrefix: string, originName: string, originHeader: Buffer | null): { ino: bigint; origin: boolean };
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;
   fuseReadRequest(devFd: number, buffer: Buffer, spinUs: number, waited: Uint32Array): number;

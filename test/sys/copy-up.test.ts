@@ -3,10 +3,10 @@ import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AT_FDCWD, SysError, copyFileUp, copyXattrs, lgetxattr, llistxattr, lsetxattr, mknod, mount, nameToHandleAt, utimensat, type CopyUpXattrRules } from '../../src/sys/index.js';
+import { AT_FDCWD, SysError, copyUp, lgetxattr, llistxattr, lsetxattr, mknod, mount, nameToHandleAt, utimensat, type CopyUpXattrRules } from '../../src/sys/index.js';
 import { scratch } from './helpers.js';
 
-/** An overlay's rules, with a made-up 21-byte origin head (bytes 2 and 4 are copyFileUp's to fill). */
+/** An overlay's rules, with a made-up 21-byte origin head (bytes 2 and 4 are copyUp's to fill). */
 const HEAD = Buffer.from(Array.from({ length: 21 }, (_, i) => (i === 2 || i === 4 ? 0 : 0xa0 + i)));
 const RULES: CopyUpXattrRules = { skipPrefix: 'trusted.overlay.', keepPrefix: 'trusted.overlay.overlay.', originName: 'trusted.overlay.origin', originHeader: HEAD };
 /** open(2)'s O_TMPFILE (__O_TMPFILE | O_DIRECTORY), which node:fs does not name. */
@@ -14,7 +14,7 @@ const O_TMPFILE = 0o20200000;
 /** A file capability (VFS_CAP_REVISION_2, cap_net_bind_service permitted): chown drops it. */
 const CAP = Buffer.from('0100000200040000000000000000000000000000', 'hex');
 
-describe('copyFileUp: a regular file with its metadata, in one call', () => {
+describe('copyUp: an object with its metadata, in one call', () => {
   let dir = '';
   let cleanup = () => {};
   before(() => ({ dir, cleanup } = scratch()));
@@ -65,7 +65,7 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
 
   it('copies data, owner, mode, xattrs (by the rules), times and the origin, on one filesystem', () => {
     const data = source(p('src'), 3 * 1024 * 1024 + 17);
-    const got = copyFileUp(p('src'), tmp(), p('dst'), true, RULES);
+    const got = copyUp(p('src'), tmp(), p('dst'), true, RULES);
     assert.deepEqual(got, { ino: fs.lstatSync(p('src'), { bigint: true }).ino, origin: true });
     assertCopied(p('src'), p('dst'), data);
     workIsEmpty(); // built as an unnamed O_TMPFILE file, then linked
@@ -80,12 +80,13 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     assert.throws(() => fs.openSync(`${f}/m`, fs.constants.O_WRONLY | O_TMPFILE), (e: NodeJS.ErrnoException) => e.errno === -95, 'no O_TMPFILE there (EOPNOTSUPP)');
     const data = Buffer.from('through a FUSE mount\n');
     fs.writeFileSync(p('plain-src'), data);
-    const got = copyFileUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/dst`, true, { ...RULES, originHeader: null });
+    const got = copyUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/dst`, true, { ...RULES, originHeader: null });
     assert.deepEqual(got, { ino: fs.lstatSync(p('plain-src'), { bigint: true }).ino, origin: false });
     assert.ok(fs.readFileSync(`${f}/m/dst`).equals(data));
     workIsEmpty(`${f}/m`);
-    // and a failure there leaves nothing: the target's directory is missing
-    assert.throws(() => copyFileUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/none/dst`, true, { ...RULES, originHeader: null }), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'rename');
+    // and a failure there leaves nothing: the rename onto a directory fails after the copy was built
+    fs.mkdirSync(`${f}/m/taken/sub`, { recursive: true });
+    assert.throws(() => copyUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/taken`, true, { ...RULES, originHeader: null }), (e: unknown) => e instanceof SysError && e.code === 'EISDIR' && e.syscall === 'rename');
     workIsEmpty(`${f}/m`);
   });
 
@@ -93,7 +94,7 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     fs.mkdirSync(p('tmpfs'));
     mount('tmpfs', p('tmpfs'), 'tmpfs', 0, 'size=16m');
     const data = source(p('tmpfs', 'src'), 2 * 1024 * 1024 + 5);
-    assert.ok(copyFileUp(p('tmpfs', 'src'), tmp(), p('from-tmpfs'), true, RULES));
+    assert.ok(copyUp(p('tmpfs', 'src'), tmp(), p('from-tmpfs'), true, RULES));
     assertCopied(p('tmpfs', 'src'), p('from-tmpfs'), data);
   });
 
@@ -107,68 +108,92 @@ describe('copyFileUp: a regular file with its metadata, in one call', () => {
     lsetxattr(src, 'trusted.big', value);
     const names = Array.from({ length: 200 }, (_, i) => `trusted.a-rather-long-attribute-name-to-fill-the-list-${i}`);
     for (const n of names) lsetxattr(src, n, Buffer.from([1]));
-    assert.ok(copyFileUp(src, tmp(p('tmpfs-big')), p('tmpfs-big', 'dst'), true, RULES));
+    assert.ok(copyUp(src, tmp(p('tmpfs-big')), p('tmpfs-big', 'dst'), true, RULES));
     assert.deepEqual(lgetxattr(p('tmpfs-big', 'dst'), 'trusted.big'), value);
     assert.deepEqual(llistxattr(p('tmpfs-big', 'dst')).filter((n) => n.startsWith('trusted.a-')).sort(), [...names].sort());
   });
 
   it('without data, gives the copy its size as a hole', () => {
     source(p('nodata-src'), 70_000);
-    assert.ok(copyFileUp(p('nodata-src'), tmp(), p('nodata-dst'), false, RULES));
+    assert.ok(copyUp(p('nodata-src'), tmp(), p('nodata-dst'), false, RULES));
     assert.ok(fs.readFileSync(p('nodata-dst')).equals(Buffer.alloc(70_000)));
   });
 
   it('records no origin for a file with several links, an empty one for an empty head, none for a null head', () => {
     source(p('linked'), 10);
     fs.linkSync(p('linked'), p('linked2'));
-    assert.equal(copyFileUp(p('linked'), tmp(), p('linked-dst'), true, RULES)!.origin, false);
+    assert.equal(copyUp(p('linked'), tmp(), p('linked-dst'), true, RULES).origin, false);
     assert.equal(lgetxattr(p('linked-dst'), 'trusted.overlay.origin'), null);
     source(p('plain'), 10);
-    assert.equal(copyFileUp(p('plain'), tmp(), p('empty-origin'), true, { ...RULES, originHeader: Buffer.alloc(0) })!.origin, true);
+    assert.equal(copyUp(p('plain'), tmp(), p('empty-origin'), true, { ...RULES, originHeader: Buffer.alloc(0) }).origin, true);
     assert.deepEqual(lgetxattr(p('empty-origin'), 'trusted.overlay.origin'), Buffer.alloc(0));
-    assert.equal(copyFileUp(p('plain'), tmp(), p('no-origin'), true, { ...RULES, originHeader: null })!.origin, false);
+    assert.equal(copyUp(p('plain'), tmp(), p('no-origin'), true, { ...RULES, originHeader: null }).origin, false);
     assert.ok(!llistxattr(p('no-origin')).includes('trusted.overlay.origin'));
   });
 
-  it('returns null and creates nothing for what is not a regular file (symlink, fifo, device)', () => {
-    fs.symlinkSync('src', p('link'));
-    mknod(p('fifo'), fs.constants.S_IFIFO | 0o644);
-    mknod(p('dev'), fs.constants.S_IFCHR | 0o644, 1, 3);
-    for (const name of ['link', 'fifo', 'dev']) {
-      assert.equal(copyFileUp(p(name), tmp(), p(`${name}-dst`), true, RULES), null);
-      assert.ok(!fs.existsSync(p(`${name}-dst`)));
+  it('copies a directory, a symlink itself, a fifo and a device by path, with their metadata; the parent keeps its times', () => {
+    fs.mkdirSync(p('kinds'));
+    fs.mkdirSync(p('kinds', 'dir'));
+    fs.symlinkSync('dir', p('kinds', 'link'));
+    mknod(p('kinds', 'fifo'), fs.constants.S_IFIFO | 0o640);
+    mknod(p('kinds', 'dev'), fs.constants.S_IFCHR | 0o600, 1, 3);
+    const KINDS = ['dir', 'link', 'fifo', 'dev'];
+    const value = (name: string) => Buffer.alloc(2000, KINDS.indexOf(name) + 1); // each its own: a followed link would show the dir's
+    for (const name of KINDS) {
+      const at = p('kinds', name);
+      fs.lchownSync(at, 1234, 5678);
+      if (name !== 'link') fs.chmodSync(at, name === 'dir' ? 0o2751 : 0o640);
+      lsetxattr(at, 'trusted.t', value(name));
+      lsetxattr(at, 'trusted.overlay.opaque', 'y');
+      lsetxattr(at, 'trusted.overlay.overlay.mine', 'kept');
+      utimensat(AT_FDCWD, at, 1_600_000_000_123_456_789n, 1_500_000_000_987_654_321n, 0x100 /* AT_SYMLINK_NOFOLLOW */);
     }
-  });
-
-  it('never replaces: an existing target is EEXIST (linkat, with its path), a missing source ENOENT; nothing is left', () => {
-    fs.writeFileSync(p('exists'), 'keep me');
-    source(p('src2'), 10);
-    assert.throws(
-      () => copyFileUp(p('src2'), tmp(), p('exists'), true, RULES),
-      (e: unknown) => e instanceof SysError && e.code === 'EEXIST' && e.syscall === 'linkat' && e.path === p('exists'),
-    );
-    assert.equal(fs.readFileSync(p('exists'), 'utf8'), 'keep me');
-    assert.throws(() => copyFileUp(p('missing'), tmp(), p('m-dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.path === p('missing'));
-    assert.throws(() => copyFileUp(p('src2'), tmp(), p('no-such-dir', 'dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'linkat');
+    fs.mkdirSync(p('kinds-up'));
+    utimensat(AT_FDCWD, p('kinds-up'), 1_000_000_001_000_000_001n, 1_000_000_002_000_000_002n);
+    for (const name of KINDS) {
+      const src = p('kinds', name);
+      const dst = p('kinds-up', name);
+      const got = copyUp(src, tmp(), dst, true, RULES);
+      const s = fs.lstatSync(src, { bigint: true });
+      const d = fs.lstatSync(dst, { bigint: true });
+      assert.deepEqual(got, { ino: s.ino, origin: true }, name);
+      assert.deepEqual([d.mode, d.uid, d.gid, d.rdev], [s.mode, 1234n, 5678n, s.rdev], name);
+      assert.deepEqual([d.atimeNs, d.mtimeNs], [1_600_000_000_123_456_789n, 1_500_000_000_987_654_321n], name);
+      assert.deepEqual(lgetxattr(dst, 'trusted.t'), value(name), name);
+      assert.deepEqual(lgetxattr(dst, 'trusted.overlay.overlay.mine'), Buffer.from('kept'), name);
+      assert.equal(lgetxattr(dst, 'trusted.overlay.opaque'), null, name);
+      const h = nameToHandleAt(AT_FDCWD, src, 0);
+      const want = Buffer.concat([HEAD, h.handle]);
+      want[2] = want.length;
+      want[4] = h.type;
+      assert.deepEqual(lgetxattr(dst, 'trusted.overlay.origin'), want, name);
+    }
+    assert.equal(fs.readlinkSync(p('kinds-up', 'link')), 'dir');
+    const parent = fs.lstatSync(p('kinds-up'), { bigint: true });
+    assert.deepEqual([parent.atimeNs, parent.mtimeNs], [1_000_000_001_000_000_001n, 1_000_000_002_000_000_002n], 'the parent keeps its times');
+    workIsEmpty();
+    // a device with two links records no origin; a failure (no such target dir) leaves nothing behind
+    fs.linkSync(p('kinds', 'dev'), p('kinds', 'dev2'));
+    assert.equal(copyUp(p('kinds', 'dev'), tmp(), p('kinds-up', 'dev-linked'), true, RULES).origin, false);
+    assert.throws(() => copyUp(p('kinds', 'dir'), tmp(), p('kinds-up', 'none', 'dir'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'lstat');
+    fs.mkdirSync(p('kinds-up', 'sub'));
+    fs.mkdirSync(p('kinds-up', 'sub', 'dir'));
+    fs.writeFileSync(p('kinds-up', 'sub', 'dir', 'x'), 'a full dir is not replaced');
+    assert.throws(() => copyUp(p('kinds', 'dir'), tmp(), p('kinds-up', 'sub', 'dir'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOTEMPTY' && e.syscall === 'rename');
     workIsEmpty();
   });
 
-  it('copyXattrs: the same rules by path, for a directory and a symlink itself', () => {
-    fs.mkdirSync(p('xdir'));
-    lsetxattr(p('xdir'), 'user.u', 'dir');
-    lsetxattr(p('xdir'), 'trusted.overlay.opaque', 'y');
-    lsetxattr(p('xdir'), 'trusted.overlay.overlay.mine', 'kept');
-    fs.mkdirSync(p('xdir-dst'));
-    copyXattrs(p('xdir'), p('xdir-dst'), RULES);
-    assert.deepEqual(lgetxattr(p('xdir-dst'), 'user.u'), Buffer.from('dir'));
-    assert.deepEqual(lgetxattr(p('xdir-dst'), 'trusted.overlay.overlay.mine'), Buffer.from('kept'));
-    assert.equal(lgetxattr(p('xdir-dst'), 'trusted.overlay.opaque'), null);
-    fs.symlinkSync('xdir', p('xlink'));
-    lsetxattr(p('xlink'), 'trusted.t', Buffer.alloc(2000, 7));
-    fs.symlinkSync('nowhere', p('xlink-dst'));
-    copyXattrs(p('xlink'), p('xlink-dst'), RULES);
-    assert.deepEqual(lgetxattr(p('xlink-dst'), 'trusted.t'), Buffer.alloc(2000, 7));
-    assert.equal(lgetxattr(p('xdir-dst'), 'trusted.t'), null, 'the link itself, not its target');
-    assert.throws(() => copyXattrs(p('missing'), p('xdir-dst'), RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'llistxattr' && e.path === p('missing'));
+  it('never replaces: an existing target is EEXIST (linkat, with its path), a missing source or target dir ENOENT; nothing is left', () => {
+    fs.writeFileSync(p('exists'), 'keep me');
+    source(p('src2'), 10);
+    assert.throws(
+      () => copyUp(p('src2'), tmp(), p('exists'), true, RULES),
+      (e: unknown) => e instanceof SysError && e.code === 'EEXIST' && e.syscall === 'linkat' && e.path === p('exists'),
+    );
+    assert.equal(fs.readFileSync(p('exists'), 'utf8'), 'keep me');
+    assert.throws(() => copyUp(p('missing'), tmp(), p('m-dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.path === p('missing'));
+    assert.throws(() => copyUp(p('src2'), tmp(), p('no-such-dir', 'dst'), true, RULES), (e: unknown) => e instanceof SysError && e.code === 'ENOENT' && e.syscall === 'lstat' && e.path === p('no-such-dir'));
+    workIsEmpty();
   });
+
 });
