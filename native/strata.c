@@ -1000,9 +1000,10 @@ static int set_origin(obj_t in, obj_t out, const copy_rules_t *r) {
   size_t len = 0;
   int mount_id;
   h.fh.handle_bytes = MAX_HANDLE_SZ;
-  int got = in.path ? name_to_handle_at(AT_FDCWD, in.path, &h.fh, &mount_id, 0)
-                    : name_to_handle_at(in.fd, "", &h.fh, &mount_id, AT_EMPTY_PATH);
-  if (r->header_len > 0 && got == 0 && r->header_len + h.fh.handle_bytes < sizeof value) { /* the length must fit its byte */
+  int got = r->header_len == 0 ? -1
+            : in.path           ? name_to_handle_at(AT_FDCWD, in.path, &h.fh, &mount_id, 0)
+                                : name_to_handle_at(in.fd, "", &h.fh, &mount_id, AT_EMPTY_PATH);
+  if (got == 0 && r->header_len + h.fh.handle_bytes < sizeof value) { /* the length must fit its byte */
     memcpy(value, r->header, r->header_len);
     memcpy(value + r->header_len, h.fh.f_handle, h.fh.handle_bytes);
     len = r->header_len + h.fh.handle_bytes;
