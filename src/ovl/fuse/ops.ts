@@ -155,4 +155,11 @@ export interface FuseOps {
    * a filesystem without such side effects leaves it out.
    */
   takeStaleNodes?(): readonly StaleNode[];
+  /**
+   * Whether other nodes show the same file as `nodeid` even when its link count is 1 now (it had
+   * several names, or its name was replaced while it stayed open): with passthrough, the session
+   * then never lets the kernel cache its attributes. Optional: without it, only a link count above
+   * 1 says so.
+   */
+  sharesFile?(nodeid: number): boolean;
 }

@@ -108,7 +108,9 @@ class NodeTable {
 /**
  * What the kernel must be told about its cached attributes: node IDs an operation changed, and
  * the node IDs that are other names of one inode (non-directories seen with more than one link),
- * so a change through one name reaches the others.
+ * so a change through one name reaches the others. A node stays one of them until the kernel
+ * forgets it, even once the link count is back to 1: a name replaced while open lingers as a node
+ * of the same file (and with passthrough, writes through another node never reach the server).
  */
 class StaleNodes {
   /** node ID → whether its data or listing is stale too */
@@ -128,6 +130,11 @@ class StaleNodes {
     let names = this.namesOf.get(attr.ino);
     if (!names) this.namesOf.set(attr.ino, (names = new Set()));
     names.add(id);
+  }
+
+  /** Whether node `id` was seen as one of several names of its inode (until it is dropped). */
+  isShared(id: number): boolean {
+    return this.inoOf.has(id);
   }
 
   drop(id: number): void {
@@ -175,6 +182,10 @@ export class OverlayFuseOps implements FuseOps {
 
   takeStaleNodes(): readonly StaleNode[] {
     return this.stale.take();
+  }
+
+  sharesFile(nodeid: number): boolean {
+    return this.stale.isShared(nodeid);
   }
 
   /** How many node IDs the kernel holds (the root included): for tests of FORGET. */

@@ -279,7 +279,7 @@ export class FuseSession {
   }
 
   private entryOut(off: number, e: FuseEntry): number {
-    return encodeEntryOut(this.reply, off, e.nodeid, e.attr, this.timeout, this.attrTimeout(e.attr));
+    return encodeEntryOut(this.reply, off, e.nodeid, e.attr, this.timeout, this.attrTimeout(e.nodeid, e.attr));
   }
 
   private entryReply(e: FuseEntry): number {
@@ -368,7 +368,7 @@ export class FuseSession {
       args.skip(4);
       const fh = args.u64();
       const attr = ops.getattr(ctx, h.nodeid, flags & FUSE_GETATTR_FH ? fh : undefined);
-      return encodeAttrOut(reply, B, attr, this.attrTimeout(attr)) - B;
+      return encodeAttrOut(reply, B, attr, this.attrTimeout(h.nodeid, attr)) - B;
     });
 
     m.set(Opcode.SETATTR, (h, args, ctx) => {
@@ -395,7 +395,7 @@ export class FuseSession {
       if (valid & Fattr.ATIME) changes.atimeNs = valid & Fattr.ATIME_NOW ? 'now' : wireTimeNs(atime, atimensec);
       if (valid & Fattr.MTIME) changes.mtimeNs = valid & Fattr.MTIME_NOW ? 'now' : wireTimeNs(mtime, mtimensec);
       const attr = ops.setattr(ctx, h.nodeid, changes, valid & Fattr.FH ? fh : undefined);
-      return encodeAttrOut(reply, B, attr, this.attrTimeout(attr)) - B;
+      return encodeAttrOut(reply, B, attr, this.attrTimeout(h.nodeid, attr)) - B;
     });
 
     m.set(Opcode.READLINK, (h, _args, ctx) => {
@@ -579,12 +579,13 @@ export class FuseSession {
   }
 
   /**
-   * How long the kernel may keep `attr`. With passthrough, a file with several names is never
-   * cached: its data may change through another name's backing file, which the server never hears of.
+   * How long the kernel may keep `attr` of `nodeid`. With passthrough, a file that other nodes show
+   * too (several names, or a name replaced while open: ops.sharesFile) is never cached: its data
+   * may change through another node's backing file, which the server never hears of.
    */
-  private attrTimeout(attr: FuseAttr): WireTimeout {
-    if (this.passthrough.active && attr.nlink > 1 && (attr.mode & S_IFMT) !== S_IFDIR) return FuseSession.NO_CACHE;
-    return this.timeout;
+  private attrTimeout(nodeid: number, attr: FuseAttr): WireTimeout {
+    if (!this.passthrough.active || (attr.mode & S_IFMT) === S_IFDIR) return this.timeout;
+    return attr.nlink > 1 || this.ops.sharesFile?.(nodeid) ? FuseSession.NO_CACHE : this.timeout;
   }
 
   /**

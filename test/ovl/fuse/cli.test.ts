@@ -247,6 +247,32 @@ describe('strata-overlay command', () => {
     assert.equal(fs.readFileSync(path.join(layers.upper, 'new0.txt'), 'utf8'), `written and appended${'z'.repeat(1000)}`, 'in the upper dir');
   });
 
+  it('a name replaced while open still follows writes made through another name in passthrough (fuzz seed 1900178)', async () => {
+    const dir = tempDir();
+    const layers = buildLayers(dir);
+    unmountLater(layers.mnt);
+    await requestsDuring(layers.mnt, layers.opts, () => {
+      const file = path.join(layers.mnt, 'shared.txt');
+      fs.writeFileSync(file, 'abc');
+      fs.writeFileSync(path.join(layers.mnt, 'other.txt'), 'other');
+      const writer = fs.openSync(file, 'r+'); // one name: the kernel writes through its backing file
+      fs.linkSync(file, `${file}.link`);
+      const reader = fs.openSync(`${file}.link`, 'r');
+      try {
+        // the reader's name now shows another file: its node lingers, the inode back to one link
+        fs.renameSync(path.join(layers.mnt, 'other.txt'), `${file}.link`);
+        const buf = Buffer.alloc(16);
+        assert.equal(fs.readSync(reader, buf, 0, 16, 100), 0, 'beyond the end: the kernel refreshes the size (one link now)');
+        fs.writeSync(writer, 'defg', 3);
+        assert.equal(fs.readSync(reader, buf, 0, 16, 0), 7, 'the reader sees the bytes written through the other name');
+        assert.equal(buf.toString('utf8', 0, 7), 'abcdefg');
+      } finally {
+        fs.closeSync(reader);
+        fs.closeSync(writer);
+      }
+    });
+  });
+
   it('mounts through mount(8) and mount.fuse3, finding strata-overlay in the default PATH', async () => {
     // mount(8) runs its helpers without PATH; /bin/sh then searches its default, which includes
     // /usr/local/sbin. A private mount namespace lends this test a /usr/local/sbin holding the command.
