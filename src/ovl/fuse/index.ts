@@ -25,7 +25,9 @@
  *   //    answered ENOSYS once, and the kernel stops sending them: fewer round trips, which is
  *   //    where a FUSE mount's time goes. A file whose data can change only through its node (an
  *   //    upper file with one name) is opened in passthrough mode (Linux >= 6.9): the kernel reads
- *   //    and writes the upper file itself, and no READ or WRITE reaches the server
+ *   //    and writes the upper file itself, and no READ or WRITE reaches the server (so the
+ *   //    attributes of a file other nodes show too, other names or a name replaced while open,
+ *   //    are never cached: they would miss those writes)
  *   // 4. `umount /mnt/rootfs`: the next read of /dev/fuse fails with ENODEV, the session closes the
  *   //    engine and the worker ends
  *   await server.unmount();
