@@ -249,4 +249,19 @@ export const SCENARIOS: Scenario[] = [
       { op: 'stat', path: '/f', follow: false },
     ],
   },
+  {
+    // fuzz FUSE seed 1900178: the reader's node lingered with one link and cached a stale size
+    name: 'writes through a one-name file (FUSE passthrough) show at a second name replaced while open',
+    fixture: fixture([[file('f', 10), file('o', 20)]]),
+    ops: [
+      { op: 'open', path: '/f', flags: ['RDWR'], mode: 0, h: 1 },
+      { op: 'link', from: '/f', to: '/g' },
+      { op: 'open', path: '/g', flags: ['RDONLY'], mode: 0, h: 2 },
+      { op: 'rename', from: '/o', to: '/g', flags: [] },
+      { op: 'read', h: 2, len: 10, pos: 100 },
+      { op: 'write', h: 1, len: 50, pos: 10, seed: 5 },
+      { op: 'read', h: 2, len: 100, pos: 0 },
+      { op: 'fstat', h: 2 },
+    ],
+  },
 ];

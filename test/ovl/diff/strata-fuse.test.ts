@@ -39,7 +39,7 @@ describe('differential: kernel overlay vs strata-overlay (FUSE)', () => {
   }
 
   it('scenarios through the mount (redirect_dir=on): fd across copy-up, rmdir+mkdir, hard links seen through the cache, passthrough writes', async () => {
-    assert.equal(FUSE_SCENARIOS.length, 6, 'the FUSE-relevant scenarios exist');
+    assert.equal(FUSE_SCENARIOS.length, 7, 'the FUSE-relevant scenarios exist');
     const workDir = tempDir('ovl-diff-');
     for (const s of FUSE_SCENARIOS) await expectScenarioAgrees({ ref: kernelSide(), cand: strataFuseSide, workDir, known: FUSE_KNOWN, shrinkMs: 10_000 }, s, 'on');
   });
