@@ -102,6 +102,10 @@ function syncSurface(root: string): Surface {
     return n;
   };
   const buf = Buffer.allocUnsafe(1 << 20);
+  /** chmod of lower files: each is copied up with its data. */
+  const chmodAll = async (files: string[]) => {
+    for (const t of files) fs.chmodSync(`${root}/${t}`, 0o600);
+  };
   return {
     walk: async () => walk(root),
     readAll: async () => {
@@ -123,12 +127,8 @@ function syncSurface(root: string): Surface {
         for (let i = 0; i < 100; i++) fs.writeFileSync(`${root}/bench-new-${d}/f${i}`, data);
       }
     },
-    copyUp: async () => {
-      for (const t of targets) fs.chmodSync(`${root}/${t}`, 0o600);
-    },
-    copyUpMore: async () => {
-      for (const t of moreTargets) fs.chmodSync(`${root}/${t}`, 0o600);
-    },
+    copyUp: () => chmodAll(targets),
+    copyUpMore: () => chmodAll(moreTargets),
   };
 }
 
@@ -157,6 +157,10 @@ function apiSurface(ovl: Overlay): Surface {
     }
     return n;
   };
+  /** chmod of lower files: each is copied up with its data. */
+  const chmodAll = async (files: string[]) => {
+    for (const t of files) await ovl.chmod(`/${t}`, 0o600);
+  };
   return {
     walk: () => walk('/'),
     readAll: async () => {
@@ -173,12 +177,8 @@ function apiSurface(ovl: Overlay): Surface {
         for (let i = 0; i < 100; i++) await ovl.writeFile(`/bench-new-${d}/f${i}`, data);
       }
     },
-    copyUp: async () => {
-      for (const t of targets) await ovl.chmod(`/${t}`, 0o600);
-    },
-    copyUpMore: async () => {
-      for (const t of moreTargets) await ovl.chmod(`/${t}`, 0o600);
-    },
+    copyUp: () => chmodAll(targets),
+    copyUpMore: () => chmodAll(moreTargets),
   };
 }
 

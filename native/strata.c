@@ -981,7 +981,7 @@ out:
 }
 
 /* What a copy-up copies and records: the xattr prefixes (see copy_xattrs) and the origin's name
- * and head (NULL: no origin). */
+ * and head (see set_origin; whether an origin is written at all is the caller's `with_origin`). */
 typedef struct {
   const char *skip, *keep, *origin_name;
   const unsigned char *header;

@@ -199,8 +199,8 @@ export class Engine implements LookupEnv {
 
   /**
    * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built out of
-   * sight in work/work (copyup.ts) and then put in place; the parent keeps its
-   * times (copyup.ts too) and is marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
+   * sight in work/work and then put in place, the parent keeping its times (copyup.ts); the parent
+   * is then marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
    * copies a regular file's size as a hole (for an open with O_TRUNC, which empties it anyway).
    */
   copyUp(e: OvlEntry, syscall: string, opts: { data: boolean } = { data: true }): void {

@@ -29,9 +29,9 @@
  * Inside: `options.ts` checks the layers as mount would and prepares work/work; `lookup.ts`
  * resolves a name across layers (whiteouts, opaque dirs, redirects) into an `OvlEntry`
  * (`entry.ts`, cached per directory); `engine.ts` holds attributes (samefs inode rules), copy-up
- * (`copyup.ts` builds the copy of any object in one native call; `origin.ts` encodes origins (or the head copyUp completes) and decodes the origin
- * file handles), whiteouts and redirects; `readdir.ts`
- * builds merged listings; `remove.ts` and `rename.ts` apply the kernel's unlink/rmdir/rename rules,
+ * (`copyup.ts` builds the copy of any object in one native call; `origin.ts` encodes origin file
+ * handles, or the head the native call completes, and decodes them), whiteouts and redirects;
+ * `readdir.ts` builds merged listings; `remove.ts` and `rename.ts` apply the kernel's unlink/rmdir/rename rules,
  * `setattr.ts` its chmod/chown/truncate/utimes (on a name, or on an open file whose name is gone);
  * `core.ts` puts them together as `OverlayCore`, `file.ts` is an open file, `api.ts` the path API.
  *

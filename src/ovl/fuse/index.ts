@@ -34,8 +34,8 @@
  *
  * The pieces: `protocol.ts` (opcodes, struct layouts, encoders), `session.ts` (the blocking
  * request loop: one read, one handler, one write), `busy-poll.ts` (how long the loop polls for the
- * next request before it sleeps, adapting to how soon requests come), `ops.ts` (the `FuseOps` contract a filesystem
- * implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
+ * next request before it sleeps, adapting to how soon requests come), `ops.ts` (the `FuseOps`
+ * contract a filesystem implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
  * lookup counts, handles, caller uid/gid), `mount.ts` (/dev/fuse and mount(2)), `worker.ts` and
  * `worker-main.ts` (serving from a worker thread), `passthrough.ts` (open files the kernel does
  * its own I/O on, one mode per node), `mount-options.ts` and `cli.ts` (the
