@@ -38,7 +38,6 @@ import {
   FUSE_MIN_MINOR,
   FUSE_SERVER_MINOR,
   Fattr,
-  GETXATTR_OUT_SIZE,
   IN_HEADER_SIZE,
   InitFlag,
   InitFlag2,
@@ -46,7 +45,6 @@ import {
   OPCODE_NAMES,
   OUT_HEADER_SIZE,
   Opcode,
-  WRITE_OUT_SIZE,
   decodeInHeader,
   decodeInitIn,
   direntSize,
@@ -54,8 +52,10 @@ import {
   encodeDirent,
   encodeEntryOut,
   encodeInitOut,
+  encodeNegativeEntryOut,
   encodeOpenOut,
   encodeOutHeader,
+  encodeSizeOut,
   encodeStatfsOut,
   toWireTimeout,
   type InHeader,
@@ -198,7 +198,7 @@ export class FuseSession {
   private dispatch(n: number): void {
     const h = decodeInHeader(this.req);
     const end = Math.max(IN_HEADER_SIZE, Math.min(n, h.len) - h.totalExtlen * 8);
-    const args = new ArgReader(this.req.subarray(IN_HEADER_SIZE, end));
+    const args = new ArgReader(this.req, IN_HEADER_SIZE, end);
     const ctx: FuseContext = { uid: h.uid, gid: h.gid, pid: h.pid };
     let error = 0;
     let bodyLen = 0;
@@ -479,9 +479,7 @@ export class FuseSession {
       const size = args.u32();
       args.skip(20); // write_flags, lock_owner, flags, padding
       const written = ops.write(ctx, h.nodeid, fh, args.bytes(size), offset);
-      reply.writeUInt32LE(written, B);
-      reply.writeUInt32LE(0, B + 4);
-      return WRITE_OUT_SIZE;
+      return encodeSizeOut(reply, B, written) - B;
     });
 
     m.set(Opcode.STATFS, (h, _args, ctx) => encodeStatfsOut(reply, B, ops.statfs(ctx, h.nodeid)) - B);
@@ -593,10 +591,7 @@ export class FuseSession {
    * missing for that long (creating it through the mount replaces that memory at once).
    */
   private negativeEntry(): number {
-    encodeEntryOut(this.reply, OUT_HEADER_SIZE, 0, null, this.timeout, this.timeout);
-    this.reply.writeBigUInt64LE(this.timeout.sec, OUT_HEADER_SIZE + 16);
-    this.reply.writeUInt32LE(this.timeout.nsec, OUT_HEADER_SIZE + 32);
-    return ENTRY_OUT_SIZE;
+    return encodeNegativeEntryOut(this.reply, OUT_HEADER_SIZE, this.timeout) - OUT_HEADER_SIZE;
   }
 
   /**
@@ -606,9 +601,7 @@ export class FuseSession {
   private sizedReply(value: Buffer, size: number): number {
     const B = OUT_HEADER_SIZE;
     if (size === 0) {
-      this.reply.writeUInt32LE(value.length, B);
-      this.reply.writeUInt32LE(0, B + 4);
-      return GETXATTR_OUT_SIZE;
+      return encodeSizeOut(this.reply, B, value.length) - B;
     }
     if (value.length > size) throw Object.assign(new Error('xattr value larger than the buffer'), { errno: -ERANGE });
     if (value.length > this.reply.length - B) throw Object.assign(new Error('xattr value larger than a reply'), { errno: -ERANGE });

@@ -20,7 +20,10 @@ import {
   encodeDirent,
   encodeEntryOut,
   encodeInitOut,
+  encodeAttrOut,
+  encodeNegativeEntryOut,
   encodeOutHeader,
+  encodeSizeOut,
   encodeStatfsOut,
   toWireTimeout,
   type WireAttr,
@@ -143,6 +146,43 @@ describe('FUSE wire format', () => {
     assert.throws(() => r.u32(), MalformedRequestError);
     assert.throws(() => new ArgReader(Buffer.from('no-nul')).name(), MalformedRequestError);
     assert.equal(errnoOf(new MalformedRequestError('x')), -os.constants.errno.EINVAL);
+  });
+
+  it('reads only its own span of a request buffer', () => {
+    const b = Buffer.from('HDR\u0001\u0000\u0000\u0000nm\u0000tail\u0000', 'latin1');
+    const r = new ArgReader(b, 3, 11);
+    assert.equal(r.u32(), 1);
+    assert.equal(r.remaining, 4);
+    assert.throws(() => r.u64(), MalformedRequestError, 'an argument running past the end');
+    assert.equal(r.name(), 'nm');
+    assert.throws(() => new ArgReader(b, 10, 14).name(), MalformedRequestError, 'a NUL only after the end');
+  });
+
+  it('encodes into buffers that start inside a larger memory block', () => {
+    // Buffer.allocUnsafe hands out small buffers from a shared pool, at an offset into its memory
+    const pool = Buffer.alloc(512, 0xee);
+    const b = pool.subarray(40, 40 + 16 + 104);
+    encodeOutHeader(b, 120, 0, 0x1122334455667788n);
+    const end = encodeAttrOut(b, 16, attr, { sec: 3n, nsec: 7 });
+    assert.equal(end, 120);
+    const whole = Buffer.alloc(120);
+    encodeOutHeader(whole, 120, 0, 0x1122334455667788n);
+    encodeAttrOut(whole, 16, attr, { sec: 3n, nsec: 7 });
+    assert.deepEqual(b, whole);
+    assert.ok(pool.subarray(0, 40).every((x) => x === 0xee) && pool.subarray(160).every((x) => x === 0xee), 'nothing written outside');
+    assert.deepEqual(decodeInHeader(pool.subarray(40)).unique, 0x1122334455667788n);
+  });
+
+  it('encodes negative entries and size replies', () => {
+    const n = Buffer.alloc(ENTRY_OUT_SIZE, 0xff);
+    assert.equal(encodeNegativeEntryOut(n, 0, { sec: 86400n, nsec: 5 }), ENTRY_OUT_SIZE);
+    assert.equal(n.readBigUInt64LE(0), 0n, 'node ID 0');
+    assert.deepEqual([n.readBigUInt64LE(16), n.readUInt32LE(32)], [86400n, 5], 'the entry timeout');
+    assert.deepEqual([n.readBigUInt64LE(24), n.readUInt32LE(36)], [0n, 0], 'no attribute timeout');
+    assert.ok(n.subarray(40).every((x) => x === 0), 'no attributes');
+    const w = Buffer.alloc(8, 0xff);
+    assert.equal(encodeSizeOut(w, 0, 4096), 8);
+    assert.deepEqual([w.readUInt32LE(0), w.readUInt32LE(4)], [4096, 0]);
   });
 
   it('maps errors to negative errnos', () => {
