@@ -3,7 +3,7 @@
  * the kernel overlay does, in the same order, so the errno of a failing call is the kernel's.
  */
 import fs from 'node:fs';
-import { major, minor } from '../sys/index.js';
+import { fstat, major, minor } from '../sys/index.js';
 import { openLowerForRead } from './copyup.js';
 import { Engine, storedXattr, visibleXattr } from './engine.js';
 import { OvlEntry } from './entry.js';
@@ -75,7 +75,7 @@ export class Core implements OverlayCore {
     const e = entryOf(node);
     this.engine.alive(e, 'readlink');
     if (e.kind !== 'symlink') throw new OvlError('EINVAL', 'readlink', e.path);
-    return asUnion('readlink', e.path, () => real.readlink(this.engine.realPath(e)));
+    return asUnion('readlink', e, () => real.readlink(this.engine.realPath(e)));
   }
 
   opendir(node: OvlNode): OvlDir {
@@ -91,7 +91,7 @@ export class Core implements OverlayCore {
     const e = entryOf(node);
     this.engine.alive(e, 'getxattr');
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('ENODATA', 'getxattr', e.path);
-    const v = asUnion('getxattr', e.path, () => real.lgetxattr(this.engine.realPath(e), storedXattr(name)));
+    const v = asUnion('getxattr', e, () => real.lgetxattr(this.engine.realPath(e), storedXattr(name)));
     if (v === null) throw new OvlError('ENODATA', 'getxattr', e.path);
     return v;
   }
@@ -99,7 +99,7 @@ export class Core implements OverlayCore {
   listxattr(node: OvlNode): string[] {
     const e = entryOf(node);
     this.engine.alive(e, 'listxattr');
-    const names = asUnion('listxattr', e.path, () => real.llistxattr(this.engine.realPath(e)));
+    const names = asUnion('listxattr', e, () => real.llistxattr(this.engine.realPath(e)));
     const out: string[] = [];
     for (const n of names) {
       const v = visibleXattr(n);
@@ -134,13 +134,13 @@ export class Core implements OverlayCore {
     if (e.kind === 'symlink') throw new OvlError('ELOOP', 'open', e.path);
     if (e.isDir && writes) throw new OvlError('EISDIR', 'open', e.path);
     if (writes && e.kind === 'file') {
-      this.engine.writable('open', e.path);
+      this.engine.writable('open', e);
       this.engine.copyUp(e, 'open', { data: (flags & O_TRUNC) === 0 });
     } else if (writes && e.kind !== 'dir' && this.engine.readOnly) {
       throw new OvlError('EROFS', 'open', e.path);
     }
     const realFlags = (flags & ~(O_CREAT | O_EXCL)) | O_NOFOLLOW;
-    const fd = asUnion('open', e.path, () => (e.upper ? real.open(this.engine.upperPath(e), realFlags) : openLowerForRead(this.engine.lowerPath(e), realFlags)));
+    const fd = asUnion('open', e, () => (e.upper ? real.open(this.engine.upperPath(e), realFlags) : openLowerForRead(this.engine.lowerPath(e), realFlags)));
     if (flags & O_TRUNC && e.kind === 'file') this.engine.changed(e);
     return this.openFile(e, fd, flags);
   }
@@ -213,9 +213,9 @@ export class Core implements OverlayCore {
       const target = parentUpper + '/' + name;
       const overWhiteout = this.engine.upperWhiteout(dir, name);
       const pst = lstat(parentUpper);
-      const sgidParent = (Number(pst.mode) & S_ISGID) !== 0;
+      const sgidParent = (pst.mode & S_ISGID) !== 0;
       const uid = caller.uid;
-      const gid = sgidParent ? Number(pst.gid) : caller.gid;
+      const gid = sgidParent ? pst.gid : caller.gid;
       let perm = mode === null ? null : mode & (kind === 'dir' ? 0o1777 : 0o7777) & ~(caller.umask ?? 0);
       if (perm !== null && kind === 'dir' && sgidParent) perm |= S_ISGID;
       const opaque = kind === 'dir' && (overWhiteout || (this.engine.createRedirects && dir.isMerge));
@@ -225,13 +225,13 @@ export class Core implements OverlayCore {
         if (typeof fd === 'number') {
           // made by this process with mode 0: owned by us, in a setgid parent's group (work/work's
           // when made there, over a whiteout)
-          const madeGid = overWhiteout ? Number(fs.fstatSync(fd).gid) : sgidParent ? Number(pst.gid) : EGID;
+          const madeGid = overWhiteout ? fstat(fd).gid : sgidParent ? pst.gid : EGID;
           if (uid !== EUID || gid !== madeGid) fs.fchownSync(fd, uid, gid);
           if (perm) fs.fchmodSync(fd, perm);
         } else {
           const st = lstat(at);
-          if (Number(st.uid) !== uid || Number(st.gid) !== gid) real.lchown(at, uid, gid);
-          if (perm !== null && (Number(st.mode) & 0o7777) !== perm) real.chmod(at, perm);
+          if (st.uid !== uid || st.gid !== gid) real.lchown(at, uid, gid);
+          if (perm !== null && (st.mode & 0o7777) !== perm) real.chmod(at, perm);
         }
         if (opaque) real.lsetxattr(at, XATTR_OPAQUE, 'y');
         if (overWhiteout) {
@@ -246,7 +246,7 @@ export class Core implements OverlayCore {
         if (overWhiteout) real.removeTree(at);
         throw err;
       }
-      const created = new OvlEntry(dir, name, kind === 'node' ? kindOfMode(Number(lstat(target).mode)) : kind, true, []);
+      const created = new OvlEntry(dir, name, kind === 'node' ? kindOfMode(lstat(target).mode) : kind, true, []);
       created.opaque = opaque;
       created.origin = null;
       created.impure = false;
@@ -283,7 +283,7 @@ export class Core implements OverlayCore {
     const e = entryOf(node);
     const dir = entryOf(newDirNode);
     const path = dir.rel + '/' + newName;
-    this.engine.writable('link', e.path);
+    this.engine.writable('link', e);
     this.engine.alive(e, 'link');
     this.engine.alive(dir, 'link');
     if (!dir.isDir) throw new OvlError('ENOTDIR', 'link', e.path, path);
@@ -360,25 +360,25 @@ export class Core implements OverlayCore {
 
   setxattr(node: OvlNode, name: string, value: Buffer, flags: number): void {
     const e = entryOf(node);
-    this.engine.writable('setxattr', e.path);
+    this.engine.writable('setxattr', e);
     this.engine.alive(e, 'setxattr');
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('EPERM', 'setxattr', e.path);
     this.engine.copyUp(e, 'setxattr');
-    asUnion('setxattr', e.path, () => real.lsetxattr(this.engine.upperPath(e), storedXattr(name), value, flags));
+    asUnion('setxattr', e, () => real.lsetxattr(this.engine.upperPath(e), storedXattr(name), value, flags));
     this.engine.changed(e);
   }
 
   removexattr(node: OvlNode, name: string): void {
     const e = entryOf(node);
-    this.engine.writable('removexattr', e.path);
+    this.engine.writable('removexattr', e);
     this.engine.alive(e, 'removexattr');
     if (name.startsWith('user.') && e.kind !== 'file' && e.kind !== 'dir') throw new OvlError('EPERM', 'removexattr', e.path);
     const stored = storedXattr(name);
-    if (!e.upper && asUnion('removexattr', e.path, () => real.lgetxattr(this.engine.lowerPath(e), stored)) === null) {
+    if (!e.upper && asUnion('removexattr', e, () => real.lgetxattr(this.engine.lowerPath(e), stored)) === null) {
       throw new OvlError('ENODATA', 'removexattr', e.path);
     }
     this.engine.copyUp(e, 'removexattr');
-    asUnion('removexattr', e.path, () => real.lremovexattr(this.engine.upperPath(e), stored));
+    asUnion('removexattr', e, () => real.lremovexattr(this.engine.upperPath(e), stored));
     this.engine.changed(e);
   }
 

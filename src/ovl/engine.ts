@@ -4,7 +4,7 @@
  * directories impure. The operations themselves (core.ts, rename.ts) combine these.
  */
 import { OvlEntry } from './entry.js';
-import { OvlError, asUnion } from './errors.js';
+import { OvlError, asUnion, pathOf, type UnionPlace } from './errors.js';
 import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
 import type { Layers } from './options.js';
 import { copyUpObject } from './copyup.js';
@@ -91,8 +91,8 @@ export class Engine implements LookupEnv {
     if (e.removed) throw new OvlError('ENOENT', syscall, e.path);
   }
 
-  writable(syscall: string, path: string): void {
-    if (this.upper === null) throw new OvlError('EROFS', syscall, path);
+  writable(syscall: string, where: UnionPlace): void {
+    if (this.upper === null) throw new OvlError('EROFS', syscall, pathOf(where));
   }
 
   // ---- lookup -------------------------------------------------------------------------------
@@ -152,7 +152,7 @@ export class Engine implements LookupEnv {
   /** The decoded copy-up origin of an upper non-directory (cached). */
   origin(e: OvlEntry, st?: Stat) {
     if (e.origin === undefined) {
-      const fmt = st ? Number(st.mode) & S_IFMT : Number(lstat(this.upperPath(e)).mode) & S_IFMT;
+      const fmt = st ? st.mode & S_IFMT : lstat(this.upperPath(e)).mode & S_IFMT;
       e.origin = this.origins.decode(this.upperPath(e), fmt);
     }
     return e.origin;
@@ -172,14 +172,14 @@ export class Engine implements LookupEnv {
   getattr(e: OvlEntry, syscall = 'stat'): OvlStat {
     if (e.removed && e.removedStat !== null) return e.removedStat;
     this.alive(e, syscall);
-    const st = asUnion(syscall, e.path, () => lstat(this.realPath(e)));
+    const st = asUnion(syscall, e, () => lstat(this.realPath(e)));
     if (e.isDir) return this.dirStat(e, st);
     let ino = st.ino;
     if (e.upper) {
       const o = this.origin(e, st);
       if (o !== null && o.nlink === 1) ino = o.ino;
     }
-    return toOvlStat(st, this.dev, ino, Number(st.nlink));
+    return toOvlStat(st, this.dev, ino, st.nlink);
   }
 
   /**
@@ -192,7 +192,7 @@ export class Engine implements LookupEnv {
       if (e.lowerIno === undefined) e.lowerIno = lstat(this.lowerPath(e)).ino;
       ino = e.lowerIno;
     }
-    return toOvlStat(st, this.dev, ino, e.isMerge ? 1 : Number(st.nlink));
+    return toOvlStat(st, this.dev, ino, e.isMerge ? 1 : st.nlink);
   }
 
   // ---- copy-up ------------------------------------------------------------------------------
@@ -205,10 +205,10 @@ export class Engine implements LookupEnv {
    */
   copyUp(e: OvlEntry, syscall: string, opts: { data: boolean } = { data: true }): void {
     if (e.upper) return;
-    this.writable(syscall, e.path);
+    this.writable(syscall, e);
     const parent = e.parent!;
     this.copyUp(parent, syscall);
-    asUnion(syscall, e.path, () => {
+    asUnion(syscall, e, () => {
       const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data };
       const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins);
       // The kernel marks the parent impure after every copy-up, with or without an origin.
@@ -277,7 +277,7 @@ export class Engine implements LookupEnv {
       }
     }
     const st = lstatMaybe(target);
-    if (st && kindOfMode(Number(st.mode)) === 'dir') {
+    if (st && kindOfMode(st.mode) === 'dir') {
       real.exchange(tmp, target);
       real.removeTree(tmp);
     } else {

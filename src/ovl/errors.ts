@@ -78,16 +78,31 @@ export function errnoName(e: unknown): string | undefined {
 }
 
 /**
- * Runs `fn` and turns a real layer's errno failure into an OvlError about the union path, so
- * callers never see layer paths. Non-errno throws (bugs) pass through unchanged.
+ * Where a union operation failed: its union path, or the entry, whose path is then worked out only
+ * if an error needs it (building it walks up the tree, and the operations that succeed never do).
  */
-export function asUnion<T>(syscall: string, path: string, fn: () => T, dest?: string): T {
+export type UnionPlace = string | { readonly path: string };
+
+export function pathOf(where: UnionPlace): string {
+  return typeof where === 'string' ? where : where.path;
+}
+
+/**
+ * What a real layer's errno failure `e` becomes: an OvlError about the union place, so callers
+ * never see layer paths. OvlErrors and non-errno throws (bugs) come back unchanged.
+ */
+export function unionError(e: unknown, syscall: string, where: UnionPlace, dest?: string): unknown {
+  if (e instanceof OvlError) return e;
+  const code = errnoName(e);
+  if (code === undefined) return e;
+  return new OvlError(code, syscall, pathOf(where), dest, { cause: e });
+}
+
+/** Runs `fn`, throwing its real layer's errno failure as the union's (unionError). */
+export function asUnion<T>(syscall: string, where: UnionPlace, fn: () => T, dest?: string): T {
   try {
     return fn();
   } catch (e) {
-    if (e instanceof OvlError) throw e;
-    const code = errnoName(e);
-    if (code === undefined) throw e;
-    throw new OvlError(code, syscall, path, dest, { cause: e });
+    throw unionError(e, syscall, where, dest);
   }
 }

@@ -12,6 +12,7 @@ import { setattrEntry, setattrFd } from './setattr.js';
 import type { OvlFile, OvlSetattr, OvlStat } from './types.js';
 import * as real from './realfs.js';
 import { toOvlStat } from './realfs.js';
+import { fstat } from '../sys/index.js';
 
 export class OvlOpenFile implements OvlFile {
   private closed = false;
@@ -43,32 +44,32 @@ export class OvlOpenFile implements OvlFile {
   }
 
   read(buf: Buffer, offset: number, length: number, position: number): number {
-    return asUnion('read', this.entry.path, () => fs.readSync(this.current('read'), buf, offset, length, position));
+    return asUnion('read', this.entry, () => fs.readSync(this.current('read'), buf, offset, length, position));
   }
 
   write(buf: Buffer, offset: number, length: number, position: number): number {
-    const n = asUnion('write', this.entry.path, () => fs.writeSync(this.current('write'), buf, offset, length, position));
+    const n = asUnion('write', this.entry, () => fs.writeSync(this.current('write'), buf, offset, length, position));
     this.engine.changed(this.entry);
     return n;
   }
 
   append(buf: Buffer, offset: number, length: number): number {
-    const n = asUnion('write', this.entry.path, () => {
+    const n = asUnion('write', this.entry, () => {
       const fd = this.current('write');
       if (this.flags & fs.constants.O_APPEND) return fs.writeSync(fd, buf, offset, length, null);
-      return fs.writeSync(fd, buf, offset, length, Number(fs.fstatSync(fd).size));
+      return fs.writeSync(fd, buf, offset, length, fstat(fd).size);
     });
     this.engine.changed(this.entry);
     return n;
   }
 
   truncate(size: number): void {
-    asUnion('ftruncate', this.entry.path, () => fs.ftruncateSync(this.current('ftruncate'), size));
+    asUnion('ftruncate', this.entry, () => fs.ftruncateSync(this.current('ftruncate'), size));
     this.engine.changed(this.entry);
   }
 
   fsync(datasync: boolean): void {
-    asUnion('fsync', this.entry.path, () => (datasync ? fs.fdatasyncSync(this.current('fsync')) : fs.fsyncSync(this.current('fsync'))));
+    asUnion('fsync', this.entry, () => (datasync ? fs.fdatasyncSync(this.current('fsync')) : fs.fsyncSync(this.current('fsync'))));
   }
 
   setattr(attr: OvlSetattr): OvlStat {
@@ -84,10 +85,10 @@ export class OvlOpenFile implements OvlFile {
     if (!this.entry.removed) return this.engine.getattr(this.entry, 'fstat');
     // unlinked while open: the real inode is all that is left, with the origin it had (the kernel's
     // overlay inode keeps its lower stack, so st_ino stays the origin's)
-    const st = fs.fstatSync(fd, { bigint: true });
+    const st = fstat(fd);
     if (this.entry.isDir) return this.engine.dirStat(this.entry, st);
     const origin = this.entry.upper ? this.entry.origin : null;
-    return toOvlStat(st, this.engine.dev, origin && origin.nlink === 1 ? origin.ino : st.ino, Number(st.nlink));
+    return toOvlStat(st, this.engine.dev, origin && origin.nlink === 1 ? origin.ino : st.ino, st.nlink);
   }
 
   upperFd(): number | null {

@@ -88,7 +88,7 @@ function lookupLayer(env: LookupEnv, layer: number, baseRel: string, w: Walk, la
       w.stop = true;
       return null;
     }
-    const kind = kindOfMode(Number(st.mode));
+    const kind = kindOfMode(st.mode);
     if (kind !== 'dir') {
       w.stop = true;
       return w.isDir || !lastElement ? null : { kind, rel: rel + '/' + comp };
@@ -133,7 +133,7 @@ export function lookupInLayers(env: LookupEnv, dir: OvlEntry, name: string): Ovl
     if (st) {
       if (isAnyWhiteout(p, st)) return null;
       upper = true;
-      kind = kindOfMode(Number(st.mode));
+      kind = kindOfMode(st.mode);
       if (kind !== 'dir') w.stop = true;
       else {
         w.isDir = true;

@@ -38,7 +38,7 @@ function realDir(what: string, p: string): string {
   } catch {
     throw new OvlOptionsError(`${what} ${p} does not exist`);
   }
-  if (kindOfMode(Number(real.lstat(canonical).mode)) !== 'dir') throw new OvlOptionsError(`${what} ${p} is not a directory`);
+  if (kindOfMode(real.lstat(canonical).mode) !== 'dir') throw new OvlOptionsError(`${what} ${p} is not a directory`);
   return canonical;
 }
 

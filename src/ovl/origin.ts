@@ -10,7 +10,7 @@
  * (open_by_handle_at) and reports the lower inode's number.
  */
 import fs from 'node:fs';
-import { O_PATH, fsUuid, openByHandleAt } from '../sys/index.js';
+import { O_PATH, fstat, fsUuid, openByHandleAt } from '../sys/index.js';
 import type { OriginInfo } from './entry.js';
 import * as real from './realfs.js';
 import { S_IFMT, XATTR_ORIGIN } from './realfs.js';
@@ -109,9 +109,9 @@ export class Origins {
         return null;
       }
       try {
-        const st = fs.fstatSync(fd, { bigint: true });
-        if ((Number(st.mode) & S_IFMT) !== fmt) return null;
-        return { ino: st.ino, nlink: Number(st.nlink) };
+        const st = fstat(fd);
+        if ((st.mode & S_IFMT) !== fmt) return null;
+        return { ino: st.ino, nlink: st.nlink };
       } finally {
         fs.closeSync(fd);
       }

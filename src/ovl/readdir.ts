@@ -43,7 +43,7 @@ function typeOf(dtype: number, realPath: string): OvlFileType {
   const k = kindOfDtype(dtype);
   if (k !== undefined) return k;
   const st = lstatMaybe(realPath);
-  return st ? kindOfMode(Number(st.mode)) : 'file';
+  return st ? kindOfMode(st.mode) : 'file';
 }
 
 /** Builds the ordered slots of a merge dir. */

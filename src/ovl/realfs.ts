@@ -49,7 +49,7 @@ export { S_IFBLK, S_IFCHR, S_IFDIR, S_IFIFO, S_IFLNK, S_IFMT, S_IFREG, S_IFSOCK 
 export const S_ISGID = 0o2000;
 export const S_ISVTX = 0o1000;
 
-export type Stat = fs.BigIntStats;
+export type Stat = sys.FileStat;
 
 /** Who this process makes real objects as: a new object is chowned only when its owner must differ. */
 export const EUID = process.geteuid!();
@@ -57,16 +57,11 @@ export const EGID = process.getegid!();
 
 /** lstat without following, undefined when the path does not exist (ENOTDIR on the way counts as absent). */
 export function lstatMaybe(p: string): Stat | undefined {
-  try {
-    return fs.lstatSync(fsPath(p), { bigint: true, throwIfNoEntry: false });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
-    throw e;
-  }
+  return sys.lstatMaybe(fsPath(p));
 }
 
 export function lstat(p: string): Stat {
-  return fs.lstatSync(fsPath(p), { bigint: true });
+  return sys.lstat(fsPath(p));
 }
 
 export function kindOfMode(mode: number): OvlFileType {
@@ -111,12 +106,12 @@ export function kindOfDtype(t: number): OvlFileType | undefined {
 
 /** A kernel whiteout: a character device 0:0. */
 export function isWhiteoutStat(st: Stat): boolean {
-  return (Number(st.mode) & S_IFMT) === S_IFCHR && st.rdev === 0n;
+  return (st.mode & S_IFMT) === S_IFCHR && st.rdev === 0;
 }
 
 /** An xattr whiteout: an empty regular file carrying `trusted.overlay.whiteout`. */
 export function isXattrWhiteout(p: string, st: Stat): boolean {
-  return (Number(st.mode) & S_IFMT) === S_IFREG && st.size === 0n && lgetxattr(p, XATTR_WHITEOUT) !== null;
+  return (st.mode & S_IFMT) === S_IFREG && st.size === 0 && lgetxattr(p, XATTR_WHITEOUT) !== null;
 }
 
 /** Either kind of whiteout. */
@@ -163,18 +158,18 @@ export function statTimes(st: Stat): { atimeNs: bigint; mtimeNs: bigint } {
 }
 
 /** A real inode's attributes as the union reports them, with the union's own dev, ino and nlink. */
-export function toOvlStat(st: fs.BigIntStats, dev: number, ino: bigint, nlink: number): OvlStat {
+export function toOvlStat(st: Stat, dev: number, ino: bigint, nlink: number): OvlStat {
   return {
     dev,
     ino,
-    mode: Number(st.mode),
+    mode: st.mode,
     nlink,
-    uid: Number(st.uid),
-    gid: Number(st.gid),
-    rdev: Number(st.rdev),
-    size: Number(st.size),
-    blksize: Number(st.blksize),
-    blocks: Number(st.blocks),
+    uid: st.uid,
+    gid: st.gid,
+    rdev: st.rdev,
+    size: st.size,
+    blksize: st.blksize,
+    blocks: st.blocks,
     atimeNs: st.atimeNs,
     mtimeNs: st.mtimeNs,
     ctimeNs: st.ctimeNs,

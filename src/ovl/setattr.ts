@@ -26,7 +26,7 @@ function syscallOf(attr: OvlSetattr): string {
 export function setattrEntry(engine: Engine, e: OvlEntry, attr: OvlSetattr): OvlStat {
   if (!hasChanges(attr)) return engine.getattr(e);
   const syscall = syscallOf(attr);
-  engine.writable(syscall, e.path);
+  engine.writable(syscall, e);
   engine.alive(e, syscall);
   if (attr.size !== undefined) {
     if (e.isDir) throw new OvlError('EISDIR', syscall, e.path);
@@ -35,7 +35,7 @@ export function setattrEntry(engine: Engine, e: OvlEntry, attr: OvlSetattr): Ovl
   if (attr.mode !== undefined && e.kind === 'symlink') throw new OvlError('EOPNOTSUPP', syscall, e.path);
   engine.copyUp(e, syscall, { data: attr.size !== 0 });
   const p = engine.upperPath(e);
-  asUnion(syscall, e.path, () => {
+  asUnion(syscall, e, () => {
     if (attr.uid !== undefined || attr.gid !== undefined) real.lchown(p, attr.uid ?? -1, attr.gid ?? -1);
     if (attr.mode !== undefined) real.chmod(p, attr.mode & 0o7777);
     if (attr.size !== undefined) real.truncate(p, attr.size);

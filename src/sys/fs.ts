@@ -1,8 +1,8 @@
 /**
  * File-system calls Node lacks: device nodes, atomic renames, linking an fd by name, exact
- * nanosecond timestamps, syncfs, and an overlay copy-up of one regular file in one call.
+ * nanosecond timestamps, a lean stat, syncfs, and an overlay copy-up of one object in one call.
  */
-import { UTIME_NOW, UTIME_OMIT } from './constants.js';
+import { AT_FDCWD, AT_SYMLINK_NOFOLLOW, UTIME_NOW, UTIME_OMIT } from './constants.js';
 import { native, type PathLike, type RawTimespec } from './native.js';
 
 /**
@@ -61,6 +61,70 @@ function toRaw(t: TimeSpec, name: string): bigint | RawTimespec | null {
  */
 export function utimensat(dirFd: number, path: PathLike | null, atime: TimeSpec, mtime: TimeSpec, flags = 0): void {
   native.utimensat(dirFd, path, toRaw(atime, 'atime'), toRaw(mtime, 'mtime'), flags);
+}
+
+/**
+ * A file's attributes from stat(2): plain numbers where they fit (a size or block count is exact
+ * below 2^53 bytes), the inode number and the nanosecond times as bigints.
+ */
+export interface FileStat {
+  dev: number;
+  ino: bigint;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  size: number;
+  blksize: number;
+  blocks: number;
+  atimeNs: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+// The addon fills these and the wrappers below copy them out (one module instance per thread).
+// Cheaper than Node's fs.Stats, which builds four Dates and divides bigints for every call:
+// lstatSync({ bigint: true }) cost ~5 µs here against ~2 µs for the syscall alone.
+const statNums = new Float64Array(9);
+const statBigs = new BigInt64Array(4);
+const statIno = new BigUint64Array(statBigs.buffer, 0, 1);
+
+function filled(): FileStat {
+  const n = statNums;
+  const b = statBigs;
+  return {
+    dev: n[0]!,
+    ino: statIno[0]!,
+    mode: n[1]!,
+    nlink: n[2]!,
+    uid: n[3]!,
+    gid: n[4]!,
+    rdev: n[5]!,
+    size: n[6]!,
+    blksize: n[7]!,
+    blocks: n[8]!,
+    atimeNs: b[1]!,
+    mtimeNs: b[2]!,
+    ctimeNs: b[3]!,
+  };
+}
+
+/** lstat(2): the attributes of `path` itself (a symlink is not followed). */
+export function lstat(path: PathLike): FileStat {
+  native.fstatat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, false, statNums, statBigs);
+  return filled();
+}
+
+/** As lstat, but undefined where `path` or a directory on the way to it does not exist (ENOENT, ENOTDIR). */
+export function lstatMaybe(path: PathLike): FileStat | undefined {
+  return native.fstatat(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, true, statNums, statBigs) ? filled() : undefined;
+}
+
+/** fstat(2): the attributes of the open file `fd`. */
+export function fstat(fd: number): FileStat {
+  native.fstatat(fd, null, 0, false, statNums, statBigs);
+  return filled();
 }
 
 /**

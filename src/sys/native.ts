@@ -50,6 +50,7 @@ interface Native {
   linkat(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;
   syncfs(fd: number): void;
+  fstatat(dirFd: number, path: PathLike | null, flags: number, maybe: boolean, nums: Float64Array, bigs: BigInt64Array): boolean;
   direntTypes(path: PathLike): { entries: number; unknown: number };
   readdirRaw(path: PathLike): { names: string[]; types: Uint8Array; inos: BigUint64Array };
   nameToHandleAt(dirFd: number, path: PathLike, flags: number): { type: number; handle: Buffer; mountId: number };

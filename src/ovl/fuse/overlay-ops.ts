@@ -153,13 +153,19 @@ class StaleNodes {
    */
   take(): readonly StaleNode[] {
     if (this.pending.size === 0) return NO_STALE_NODES;
-    const out = new Map(this.pending);
-    for (const id of this.pending.keys()) {
-      const ino = this.inoOf.get(id);
-      if (ino !== undefined) for (const other of this.namesOf.get(ino)!) if (!out.has(other)) out.set(other, false);
+    const out: StaleNode[] = [];
+    for (const [nodeid, data] of this.pending) out.push({ nodeid, data });
+    for (let i = 0, n = out.length; i < n; i++) {
+      const ino = this.inoOf.get(out[i]!.nodeid);
+      if (ino === undefined) continue;
+      for (const other of this.namesOf.get(ino)!) {
+        if (this.pending.has(other)) continue;
+        this.pending.set(other, false);
+        out.push({ nodeid: other, data: false });
+      }
     }
     this.pending.clear();
-    return [...out].map(([nodeid, data]) => ({ nodeid, data }));
+    return out;
   }
 }
 

@@ -125,7 +125,9 @@ export type Side = {
 const DT_NAMES: Record<number, OvlFileType> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 function kstat(st: fs.BigIntStats) {
-  return toOvlStat(st, Number(st.dev), st.ino, Number(st.nlink));
+  const n = Number;
+  const raw = { dev: n(st.dev), ino: st.ino, mode: n(st.mode), nlink: n(st.nlink), uid: n(st.uid), gid: n(st.gid), rdev: n(st.rdev), size: n(st.size), blksize: n(st.blksize), blocks: n(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+  return toOvlStat(raw, raw.dev, st.ino, raw.nlink);
 }
 
 /** The kernel side: the same calls on the mounted union. */
