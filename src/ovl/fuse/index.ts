@@ -32,7 +32,8 @@
  *   //    engine and the worker ends
  *   await server.unmount();
  *
- * The pieces: `protocol.ts` (opcodes, struct layouts, encoders), `session.ts` (the blocking
+ * The pieces: `protocol.ts` (opcodes, struct layouts, encoders over a DataView, fast before V8
+ * has optimised anything), `session.ts` (the blocking
  * request loop: one read, one handler, one write), `busy-poll.ts` (how long the loop polls for the
  * next request before it sleeps, adapting to how soon requests come), `ops.ts` (the `FuseOps`
  * contract a filesystem implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
