@@ -159,21 +159,7 @@ export function statTimes(st: Stat): { atimeNs: bigint; mtimeNs: bigint } {
 
 /** A real inode's attributes as the union reports them, with the union's own dev, ino and nlink. */
 export function toOvlStat(st: Stat, dev: number, ino: bigint, nlink: number): OvlStat {
-  return {
-    dev,
-    ino,
-    mode: st.mode,
-    nlink,
-    uid: st.uid,
-    gid: st.gid,
-    rdev: st.rdev,
-    size: st.size,
-    blksize: st.blksize,
-    blocks: st.blocks,
-    atimeNs: st.atimeNs,
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-  };
+  return { ...st, dev, ino, nlink };
 }
 
 // ---- path calls, byte strings in and out -------------------------------------------------------

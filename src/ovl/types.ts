@@ -11,6 +11,8 @@
  * - `Overlay` (api.ts) is the fs/promises-like facade over paths inside the union, for programs that
  *   want to read and change a layer stack without mounting anything.
  */
+import type { FileStat } from '../sys/index.js';
+
 
 /** Whether a lower/merged directory may be renamed (kernel `redirect_dir=`). */
 export type RedirectMode =
@@ -42,24 +44,10 @@ export type OvlFileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char
  * overlay's own device number (one per overlay instance, the same for every object); `ino` is the
  * real inode's number for non-directories, kept across copy-up through the origin; for directories
  * the topmost lower dir's (merged) or the real dir's (pure upper, pure lower), the upper root's for
- * the root. `nlink` is 1 for a merged directory, the real inode's otherwise.
+ * the root. `nlink` is 1 for a merged directory, the real inode's otherwise. The fields are a real
+ * file's (src/sys FileStat: `mode` holds the file type and permission bits, as `st_mode`).
  */
-export interface OvlStat {
-  dev: number;
-  ino: bigint;
-  /** File type and permission bits, as `st_mode`. */
-  mode: number;
-  nlink: number;
-  uid: number;
-  gid: number;
-  rdev: number;
-  size: number;
-  blksize: number;
-  blocks: number;
-  atimeNs: bigint;
-  mtimeNs: bigint;
-  ctimeNs: bigint;
-}
+export type OvlStat = FileStat;
 
 /**
  * A path or name given to the path API, as Node's fs takes them: a string is UTF-8 text, a Buffer
