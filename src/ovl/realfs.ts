@@ -6,7 +6,7 @@
  *
  * Paths are **byte strings** (one char per byte, Node's `latin1`), so a file name that is not
  * UTF-8 survives a round trip through the engine; `fsPath` turns one into what fs takes. Only
- * calls on file descriptors (read, write, fstat, close) go to node:fs directly.
+ * calls on file descriptors (read, write, close; src/sys's fstat) are made directly.
  */
 import fs from 'node:fs';
 import * as sys from '../sys/index.js';

@@ -13,7 +13,6 @@
  */
 import type { FileStat } from '../sys/index.js';
 
-
 /** Whether a lower/merged directory may be renamed (kernel `redirect_dir=`). */
 export type RedirectMode =
   /** create redirect xattrs on rename of a lower/merged dir, and follow them */

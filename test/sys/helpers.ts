@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { MNT_DETACH, umount2 } from '../../src/sys/index.js';
+import { MNT_DETACH, umount2, type FileStat } from '../../src/sys/index.js';
 
 export const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/strata_native.node');
 
@@ -105,4 +105,24 @@ export class Child {
   kill(): void {
     if (this.proc.exitCode === null) this.proc.kill('SIGKILL');
   }
+}
+
+/** What node:fs's own lstat/fstat say (`{ bigint: true }`), in src/sys FileStat's shape. */
+export function fileStatOf(st: fs.BigIntStats): FileStat {
+  const n = Number;
+  return {
+    dev: n(st.dev),
+    ino: st.ino,
+    mode: n(st.mode),
+    nlink: n(st.nlink),
+    uid: n(st.uid),
+    gid: n(st.gid),
+    rdev: n(st.rdev),
+    size: n(st.size),
+    blksize: n(st.blksize),
+    blocks: n(st.blocks),
+    atimeNs: st.atimeNs,
+    mtimeNs: st.mtimeNs,
+    ctimeNs: st.ctimeNs,
+  };
 }

@@ -2,28 +2,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { AT_FDCWD, O_PATH, S_IFCHR, S_IFIFO, SysError, fstat, lstat, lstatMaybe, mknod, utimensat, type FileStat } from '../../src/sys/index.js';
-import { scratch } from './helpers.js';
-
-/** What Node's own lstat/fstat say, in FileStat's shape. */
-function nodeSays(st: fs.BigIntStats): FileStat {
-  const n = Number;
-  return {
-    dev: n(st.dev),
-    ino: st.ino,
-    mode: n(st.mode),
-    nlink: n(st.nlink),
-    uid: n(st.uid),
-    gid: n(st.gid),
-    rdev: n(st.rdev),
-    size: n(st.size),
-    blksize: n(st.blksize),
-    blocks: n(st.blocks),
-    atimeNs: st.atimeNs,
-    mtimeNs: st.mtimeNs,
-    ctimeNs: st.ctimeNs,
-  };
-}
+import { AT_FDCWD, O_PATH, S_IFCHR, S_IFIFO, SysError, fstat, lstat, lstatMaybe, mknod, utimensat } from '../../src/sys/index.js';
+import { fileStatOf, scratch } from './helpers.js';
 
 describe('lstat, lstatMaybe and fstat: stat(2) without fs.Stats', () => {
   let dir = '';
@@ -45,7 +25,7 @@ describe('lstat, lstatMaybe and fstat: stat(2) without fs.Stats', () => {
     mknod(p('fifo'), S_IFIFO | 0o600);
     const names = ['file', 'dir', 'link', 'dev', 'fifo'];
     for (const name of names) {
-      const expected = nodeSays(fs.lstatSync(p(name), { bigint: true }));
+      const expected = fileStatOf(fs.lstatSync(p(name), { bigint: true }));
       assert.deepEqual(lstat(p(name)), expected, name);
       assert.deepEqual(lstatMaybe(p(name)), expected, name);
     }
@@ -60,7 +40,7 @@ describe('lstat, lstatMaybe and fstat: stat(2) without fs.Stats', () => {
     const name = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x66, 0xff, 0x6f])]);
     fs.writeFileSync(name, 'abc');
     assert.equal(lstat(name).size, 3);
-    assert.deepEqual(lstat(name), nodeSays(fs.lstatSync(name, { bigint: true })));
+    assert.deepEqual(lstat(name), fileStatOf(fs.lstatSync(name, { bigint: true })));
   });
 
   it('fstat an open file and an O_PATH descriptor', () => {
@@ -69,7 +49,7 @@ describe('lstat, lstatMaybe and fstat: stat(2) without fs.Stats', () => {
     const pathFd = fs.openSync(p('open'), O_PATH);
     try {
       fs.writeSync(fd, 'hello world', 0);
-      assert.deepEqual(fstat(fd), nodeSays(fs.fstatSync(fd, { bigint: true })));
+      assert.deepEqual(fstat(fd), fileStatOf(fs.fstatSync(fd, { bigint: true })));
       assert.equal(fstat(fd).size, 11);
       fs.unlinkSync(p('open'));
       assert.equal(fstat(fd).nlink, 0, 'an unlinked file still answers');

@@ -354,7 +354,10 @@ export interface WireAttr {
 
 const NS_PER_SEC = 1_000_000_000n;
 
-/** Writes nanoseconds since the epoch as seconds (u64 two's complement) at `secAt` and nanoseconds (0..999999999) at `nsecAt`. */
+/**
+ * Writes nanoseconds since the epoch as seconds (u64 two's complement) at `secAt` and nanoseconds
+ * (0..999999999) at `nsecAt`.
+ */
 function setTime(v: DataView, secAt: number, nsecAt: number, ns: bigint): void {
   let sec = ns / NS_PER_SEC;
   let nsec = ns % NS_PER_SEC;

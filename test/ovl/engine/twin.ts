@@ -26,6 +26,7 @@ import {
 } from '../../../src/sys/index.js';
 import { openOverlay, type Overlay, type OvlFileType, type OvlStat, type OvlStatfs, type RedirectMode } from '../../../src/ovl/index.js';
 import { toOvlStat } from '../../../src/ovl/realfs.js';
+import { fileStatOf } from '../../sys/helpers.js';
 import { tempDir } from '../../helpers/tmp.js';
 
 /** Fixture times: every object starts with atime = mtime = T0; anything else compares as 'new'. */
@@ -125,9 +126,8 @@ export type Side = {
 const DT_NAMES: Record<number, OvlFileType> = { 1: 'fifo', 2: 'char', 4: 'dir', 6: 'block', 8: 'file', 10: 'symlink', 12: 'socket' };
 
 function kstat(st: fs.BigIntStats) {
-  const n = Number;
-  const raw = { dev: n(st.dev), ino: st.ino, mode: n(st.mode), nlink: n(st.nlink), uid: n(st.uid), gid: n(st.gid), rdev: n(st.rdev), size: n(st.size), blksize: n(st.blksize), blocks: n(st.blocks), atimeNs: st.atimeNs, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
-  return toOvlStat(raw, raw.dev, st.ino, raw.nlink);
+  const raw = fileStatOf(st);
+  return toOvlStat(raw, raw.dev, raw.ino, raw.nlink);
 }
 
 /** The kernel side: the same calls on the mounted union. */
