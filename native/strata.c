@@ -166,14 +166,21 @@ static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null
   }
   if (t == napi_string) {
     size_t len = 0;
-    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return -1;
-    if (!cstr_alloc(out, len)) {
-      napi_throw_error(env, "ENOMEM", "out of memory");
-      return -1;
-    }
-    if (napi_get_value_string_utf8(env, v, out->p, len + 1, &len) != napi_ok) {
-      cstr_free(out);
-      return -1;
+    /* most paths fit the inline buffer: one copy, no length query. V8 never splits a character, so
+     * only a result within 3 bytes of the end may have been cut short. */
+    if (napi_get_value_string_utf8(env, v, out->inl, sizeof out->inl, &len) != napi_ok) return -1;
+    if (len + 4 < sizeof out->inl) {
+      out->p = out->inl;
+    } else {
+      if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return -1;
+      if (!cstr_alloc(out, len)) {
+        napi_throw_error(env, "ENOMEM", "out of memory");
+        return -1;
+      }
+      if (napi_get_value_string_utf8(env, v, out->p, len + 1, &len) != napi_ok) {
+        cstr_free(out);
+        return -1;
+      }
     }
     out->len = len;
   } else {
@@ -861,6 +868,23 @@ static int get_typed(napi_env env, napi_value v, const char *name, napi_typedarr
   return 0;
 }
 
+/* A stat in fstatat's two typed arrays (see below). */
+static void fill_stat(const struct stat *st, double *nums, int64_t *bigs) {
+  nums[0] = (double)st->st_dev;
+  nums[1] = (double)st->st_mode;
+  nums[2] = (double)st->st_nlink;
+  nums[3] = (double)st->st_uid;
+  nums[4] = (double)st->st_gid;
+  nums[5] = (double)st->st_rdev;
+  nums[6] = (double)st->st_size;
+  nums[7] = (double)st->st_blksize;
+  nums[8] = (double)st->st_blocks;
+  bigs[0] = (int64_t)st->st_ino;
+  bigs[1] = (int64_t)st->st_atim.tv_sec * 1000000000 + st->st_atim.tv_nsec;
+  bigs[2] = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+  bigs[3] = (int64_t)st->st_ctim.tv_sec * 1000000000 + st->st_ctim.tv_nsec;
+}
+
 /*
  * fstatat(dirFd, path, flags, maybe, nums, bigs): stat(2) into two typed arrays instead of a new
  * object — Node's fs.Stats (four Date objects, BigInt arithmetic) costs more than the syscall.
@@ -892,19 +916,7 @@ static napi_value js_fstatat(napi_env env, napi_callback_info info) {
     else
       throw_sys(env, err, path.p ? ((flags & AT_SYMLINK_NOFOLLOW) ? "lstat" : "stat") : "fstat", path.p, NULL, NULL);
   } else {
-    nums[0] = (double)st.st_dev;
-    nums[1] = (double)st.st_mode;
-    nums[2] = (double)st.st_nlink;
-    nums[3] = (double)st.st_uid;
-    nums[4] = (double)st.st_gid;
-    nums[5] = (double)st.st_rdev;
-    nums[6] = (double)st.st_size;
-    nums[7] = (double)st.st_blksize;
-    nums[8] = (double)st.st_blocks;
-    bigs[0] = (int64_t)st.st_ino;
-    bigs[1] = (int64_t)st.st_atim.tv_sec * 1000000000 + st.st_atim.tv_nsec;
-    bigs[2] = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-    bigs[3] = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec;
+    fill_stat(&st, nums, bigs);
     napi_get_boolean(env, true, &ret);
   }
   cstr_free(&path);
@@ -1079,12 +1091,78 @@ static int set_origin(obj_t in, obj_t out, const copy_rules_t *r) {
   return x_set(out, r->origin_name, len ? (const void *)value : "", len) < 0 ? errno : 0;
 }
 
+/* An attribute change made on the complete copy before it is put in place, so that the copy
+ * appears already changed (a setattr that needed the copy-up): -1 leaves uid, gid, mode or size as
+ * copied, UTIME_OMIT a time. */
+typedef struct {
+  int64_t uid, gid, mode, size;
+  struct timespec times[2];
+} change_t;
+
+/* Applies `c` to the new object `out` in the order a setattr makes the calls: owner (which drops
+ * setuid bits and security.capability, as chown on the upper object after a copy-up would), mode,
+ * size, then the times (a truncate moves mtime). Returns 0 or an errno, with *what naming the call. */
+static int apply_change(obj_t out, const change_t *c, const char **what) {
+  if (c->uid < 0 && c->gid < 0 && c->mode < 0 && c->size < 0 && c->times[0].tv_nsec == UTIME_OMIT && c->times[1].tv_nsec == UTIME_OMIT) return 0;
+  if (c->uid >= 0 || c->gid >= 0) {
+    uid_t uid = c->uid >= 0 ? (uid_t)c->uid : (uid_t)-1;
+    gid_t gid = c->gid >= 0 ? (gid_t)c->gid : (gid_t)-1;
+    if ((out.path ? fchownat(AT_FDCWD, out.path, uid, gid, AT_SYMLINK_NOFOLLOW) : fchown(out.fd, uid, gid)) < 0) {
+      *what = "chown";
+      return errno;
+    }
+  }
+  if (c->mode >= 0 && (out.path ? fchmodat(AT_FDCWD, out.path, (mode_t)c->mode & 07777, 0) : fchmod(out.fd, (mode_t)c->mode & 07777)) < 0) {
+    *what = "chmod";
+    return errno;
+  }
+  if (c->size >= 0) {
+    if (out.path) { /* only a regular file (always copied through an fd) has a size to set */
+      *what = "truncate";
+      return EINVAL;
+    }
+    if (ftruncate(out.fd, (off_t)c->size) < 0) {
+      *what = "ftruncate";
+      return errno;
+    }
+  }
+  if ((c->times[0].tv_nsec != UTIME_OMIT || c->times[1].tv_nsec != UTIME_OMIT) &&
+      (out.path ? utimensat(AT_FDCWD, out.path, c->times, AT_SYMLINK_NOFOLLOW) : futimens(out.fd, c->times)) < 0) {
+    *what = "utimensat";
+    return errno;
+  }
+  return 0;
+}
+
 /* Gives the new object `out` the metadata of `in` (attributes `st`), in the kernel's order: the
  * owner when it is not the caller's (chown drops security.capability and setuid bits, so it goes
- * first), the xattrs, the permission bits (not a symlink's), the origin, then atime and mtime.
- * Returns 0 or an errno, with *what naming the failed call. */
-static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_rules_t *r, bool with_origin, const char **what) {
+ * first), the xattrs, the permission bits (not a symlink's), the origin, then atime and mtime;
+ * then the change `c`, if any (apply_change). What of `c` gives the same result made in the copy's
+ * own calls is made there: its mode when it sets no owner (which would drop setuid bits set
+ * before it), its times when it sets no owner or size either (a truncate moves mtime). Returns 0
+ * or an errno, with *what naming the failed call. */
+static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_rules_t *r, bool with_origin, const change_t *c,
+                         const char **what) {
   int err;
+  change_t rest;
+  mode_t mode = st->st_mode & 07777;
+  struct timespec ts[2] = {st->st_atim, st->st_mtim};
+  if (c) {
+    if (c->mode >= 0 && S_ISLNK(st->st_mode)) { /* as chmod of a symlink itself */
+      *what = "chmod";
+      return EOPNOTSUPP;
+    }
+    rest = *c;
+    if (c->uid < 0 && c->gid < 0) {
+      if (c->mode >= 0) mode = (mode_t)c->mode & 07777;
+      rest.mode = -1;
+      if (c->size < 0) {
+        for (int i = 0; i < 2; i++)
+          if (c->times[i].tv_nsec != UTIME_OMIT) ts[i] = c->times[i];
+        rest.times[0] = rest.times[1] = (struct timespec){0, UTIME_OMIT};
+      }
+    }
+  }
   if (st->st_uid != geteuid() || st->st_gid != getegid()) {
     if ((out.path ? fchownat(AT_FDCWD, out.path, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) : fchown(out.fd, st->st_uid, st->st_gid)) < 0) {
       *what = "chown";
@@ -1092,7 +1170,7 @@ static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_
     }
   }
   if ((err = copy_xattrs(in, out, r->skip, r->keep, what))) return err;
-  if (!S_ISLNK(st->st_mode) && (out.path ? fchmodat(AT_FDCWD, out.path, st->st_mode & 07777, 0) : fchmod(out.fd, st->st_mode & 07777)) < 0) {
+  if (!S_ISLNK(st->st_mode) && (out.path ? fchmodat(AT_FDCWD, out.path, mode, 0) : fchmod(out.fd, mode)) < 0) {
     *what = "chmod";
     return errno;
   }
@@ -1100,12 +1178,11 @@ static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_
     *what = out.path ? "lsetxattr" : "fsetxattr";
     return err;
   }
-  struct timespec ts[2] = {st->st_atim, st->st_mtim};
   if ((out.path ? utimensat(AT_FDCWD, out.path, ts, AT_SYMLINK_NOFOLLOW) : futimens(out.fd, ts)) < 0) {
     *what = "utimensat";
     return errno;
   }
-  return 0;
+  return c ? apply_change(out, &rest, what) : 0;
 }
 
 /* How this process names an O_TMPFILE file: 0 not known yet, 1 linkat(AT_EMPTY_PATH) (needs
@@ -1165,7 +1242,7 @@ static int failed(fail_t *f, int err, const char *what, const char *path) {
 /* Copies the regular file `src` (attributes `lst`, from lstat) to `dst` through an open file:
  * unnamed beside `tmp` and linked, or where there is no O_TMPFILE built at `tmp` and renamed. */
 static int copy_up_file(const char *src, const char *tmp, const char *dst, const struct stat *lst, bool data, const copy_rules_t *r,
-                        bool with_origin, fail_t *f) {
+                        bool with_origin, const change_t *change, struct stat *made, fail_t *f) {
   const int in_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
   int in = open(src, in_flags | O_NOATIME);
   if (in < 0 && errno == EPERM) in = open(src, in_flags);
@@ -1199,17 +1276,21 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
     what = "ftruncate";
     err = errno;
   }
-  if (!err) err = copy_metadata((obj_t){in, NULL}, (obj_t){out, NULL}, &st, r, with_origin, &what);
+  if (!err) err = copy_metadata((obj_t){in, NULL}, (obj_t){out, NULL}, &st, r, with_origin, change, &what);
   if (!err && !named && link_tmpfile(out, dst) < 0) {
     what = "linkat";
     err = errno;
   }
-  if (close(out) < 0 && !err) {
-    what = "close";
-    err = errno;
-  }
   if (!err && named && rename(tmp, dst) < 0) {
     what = "rename";
+    err = errno;
+  }
+  if (!err && fstat(out, made) < 0) { /* once named: the link moved its ctime */
+    what = "fstat";
+    err = errno;
+  }
+  if (close(out) < 0 && !err) {
+    what = "close";
     err = errno;
   }
   if (err && named) unlink(tmp);
@@ -1220,7 +1301,7 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
 /* Copies what is not a regular file (a directory, symlink, device, fifo or socket: attributes
  * `st`) by path: made at `tmp`, labelled, renamed to `dst`; removed again on failure. */
 static int copy_up_other(const char *src, const char *tmp, const char *dst, const struct stat *st, const copy_rules_t *r, bool with_origin,
-                         fail_t *f) {
+                         const change_t *change, struct stat *made, fail_t *f) {
   if (S_ISDIR(st->st_mode)) {
     if (mkdir(tmp, 0) < 0) return failed(f, errno, "mkdir", tmp);
   } else if (S_ISLNK(st->st_mode)) {
@@ -1234,10 +1315,15 @@ static int copy_up_other(const char *src, const char *tmp, const char *dst, cons
     return failed(f, errno, "mknod", tmp);
   }
   const char *what = NULL;
-  int err = copy_metadata((obj_t){-1, src}, (obj_t){-1, tmp}, st, r, with_origin, &what);
+  int err = copy_metadata((obj_t){-1, src}, (obj_t){-1, tmp}, st, r, with_origin, change, &what);
   if (!err && rename(tmp, dst) < 0) {
     what = "rename";
     err = errno;
+  }
+  if (!err && lstat(dst, made) < 0) { /* the stat after the rename, which moved its ctime */
+    f->what = "lstat";
+    f->path = dst;
+    return f->err = errno; /* in place: nothing to remove */
   }
   if (!err) return 0;
   if (S_ISDIR(st->st_mode)) rmdir(tmp);
@@ -1245,46 +1331,77 @@ static int copy_up_other(const char *src, const char *tmp, const char *dst, cons
   return failed(f, err, what, dst);
 }
 
+/* Reads copyUp's rules from their encoding (see src/sys/fs.ts encodeRules): a byte saying whether
+ * there is an origin head, the skip and keep prefixes and the origin's name each ending in NUL,
+ * then the head's bytes. Returns 0, or -1 with a JS exception pending. */
+static int get_copy_rules(napi_env env, napi_value v, copy_rules_t *r, bool *has_header) {
+  char *b;
+  size_t len;
+  if (get_buffer(env, v, "rules", "an encoded rules Buffer", (void **)&b, &len)) return -1;
+  const char *parts[3];
+  size_t at = 1;
+  for (int i = 0; i < 3; i++) {
+    char *nul = at < len ? (char *)memchr(b + at, 0, len - at) : NULL;
+    if (len == 0 || !nul) {
+      throw_type(env, "ERR_INVALID_ARG_VALUE", "The \"%s\" argument is not an encoded rules Buffer", "rules");
+      return -1;
+    }
+    parts[i] = b + at;
+    at = (size_t)(nul - b) + 1;
+  }
+  *has_header = b[0] != 0;
+  *r = (copy_rules_t){parts[0], parts[1], parts[2], (const unsigned char *)b + at, len - at};
+  return 0;
+}
+
 /*
- * copyUp(src, tmp, dst, data, skipXattrPrefix, keepXattrPrefix, originName, originHeader | null)
- *   -> { ino: bigint, origin: boolean } of src
+ * copyUp(src, tmp, dst, data, rules, change | null, atime, mtime, nums, bigs) -> origin: boolean
  *
  * Makes `dst` a copy of the object `src` (never followed) as the kernel's copy-up does, built
  * complete where nobody looks and then put in place: a regular file (opened with O_NOATIME where
  * allowed, O_NONBLOCK) as an unnamed O_TMPFILE file in the directory of `tmp`, then linked at
  * `dst`, or where that filesystem has no O_TMPFILE at `tmp` (O_EXCL) and renamed; anything else
  * made at `tmp` and renamed. Then, in this order: a file's data (or with `data` false, just the
- * size, as a hole), and for every kind the metadata (see copy_metadata) with the origin when
- * `originHeader` is given and src is a directory or has one link (`origin` says whether it was
- * written). The directory of `dst` keeps its atime and mtime. On failure nothing is left at `tmp`
- * or `dst`; ESTALE when src changed type meanwhile.
+ * size, as a hole), and for every kind the metadata (see copy_metadata) by the encoded `rules`
+ * (get_copy_rules), with the origin when the rules have a head and src is a directory or has one
+ * link (the result says whether it was written). `change` (Float64Array [uid, gid, mode, size],
+ * -1 for none) with `atime` and `mtime` (as utimensat's; null to omit) is made on the copy before
+ * it is put in place (copy_metadata). The directory of `dst` keeps its atime and mtime. `nums` and
+ * `bigs` get the new object's stat (as fstatat's), and bigs[4] the inode number of src. On failure
+ * nothing is left at `tmp` or `dst`; ESTALE when src changed type meanwhile.
  */
 static napi_value js_copyUp(napi_env env, napi_callback_info info) {
-  ARGS(8);
-  cstr_t src, tmp, dst, skip, keep, origin_name;
+  ARGS(10);
+  cstr_t src, tmp, dst;
   bool data = true;
-  void *header = NULL;
-  size_t header_len = 0;
   bool has_header = false;
+  copy_rules_t rules;
   napi_valuetype t;
   napi_value ret = NULL;
+  change_t change;
+  bool has_change = false;
+  double *nums;
+  int64_t *bigs;
   NAPI_CALL(env, napi_get_value_bool(env, argv[3], &data));
-  NAPI_CALL(env, napi_typeof(env, argv[7], &t));
+  if (get_copy_rules(env, argv[4], &rules, &has_header)) return NULL;
+  NAPI_CALL(env, napi_typeof(env, argv[5], &t));
   if (t != napi_null && t != napi_undefined) {
-    if (get_buffer(env, argv[7], "originHeader", "of type Buffer or null", &header, &header_len)) return NULL;
-    has_header = true;
+    double *c;
+    if (get_typed(env, argv[5], "change", napi_float64_array, 4, (void **)&c)) return NULL;
+    change = (change_t){(int64_t)c[0], (int64_t)c[1], (int64_t)c[2], (int64_t)c[3], {{0, UTIME_OMIT}, {0, UTIME_OMIT}}};
+    if (get_timespec(env, argv[6], "atime", &change.times[0]) || get_timespec(env, argv[7], "mtime", &change.times[1])) return NULL;
+    has_change = true;
   }
+  if (get_typed(env, argv[8], "nums", napi_float64_array, 9, (void **)&nums) ||
+      get_typed(env, argv[9], "bigs", napi_bigint64_array, 5, (void **)&bigs))
+    return NULL;
   if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
   if (get_cstr(env, argv[1], "tmp", 0, &tmp)) goto out0;
   if (get_cstr(env, argv[2], "dst", 0, &dst)) goto out1;
-  if (get_cstr(env, argv[4], "skipXattrPrefix", 0, &skip)) goto out2;
-  if (get_cstr(env, argv[5], "keepXattrPrefix", 0, &keep)) goto out3;
-  if (get_cstr(env, argv[6], "originName", 0, &origin_name)) goto out4;
 
-  copy_rules_t rules = {skip.p, keep.p, origin_name.p, (const unsigned char *)header, header_len};
   fail_t f = {NULL, NULL, 0};
   char parent[PATH_MAX];
-  struct stat pst, st;
+  struct stat pst, st, made;
   if ((f.err = dir_of(dst.p, parent))) {
     f.what = "lstat";
     f.path = dst.p;
@@ -1297,9 +1414,9 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   if (!f.err) {
     with_origin = has_header && (S_ISDIR(st.st_mode) || st.st_nlink == 1);
     if (S_ISREG(st.st_mode))
-      copy_up_file(src.p, tmp.p, dst.p, &st, data, &rules, with_origin, &f);
+      copy_up_file(src.p, tmp.p, dst.p, &st, data, &rules, with_origin, has_change ? &change : NULL, &made, &f);
     else
-      copy_up_other(src.p, tmp.p, dst.p, &st, &rules, with_origin, &f);
+      copy_up_other(src.p, tmp.p, dst.p, &st, &rules, with_origin, has_change ? &change : NULL, &made, &f);
   }
   if (!f.err) { /* the new entry moved the parent's mtime: put it back (ovl_set_timestamps) */
     struct timespec ts[2] = {pst.st_atim, pst.st_mtim};
@@ -1308,19 +1425,10 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   if (f.err) {
     throw_sys(env, f.err, f.what, f.path, NULL, NULL);
   } else {
-    napi_value v;
-    napi_create_object(env, &ret);
-    napi_create_bigint_uint64(env, (uint64_t)st.st_ino, &v);
-    napi_set_named_property(env, ret, "ino", v);
-    napi_get_boolean(env, with_origin, &v);
-    napi_set_named_property(env, ret, "origin", v);
+    fill_stat(&made, nums, bigs);
+    bigs[4] = (int64_t)st.st_ino;
+    napi_get_boolean(env, with_origin, &ret);
   }
-  cstr_free(&origin_name);
-out4:
-  cstr_free(&keep);
-out3:
-  cstr_free(&skip);
-out2:
   cstr_free(&dst);
 out1:
   cstr_free(&tmp);

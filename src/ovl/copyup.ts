@@ -15,7 +15,7 @@
  * and before the mode (chown drops setuid/setgid); the times go last (anything after would move them).
  */
 import fs from 'node:fs';
-import { copyUp, type CopyUpXattrRules } from '../sys/index.js';
+import { copyUp, type CopiedUp, type CopyUpChange, type CopyUpXattrRules } from '../sys/index.js';
 import type { Origins } from './origin.js';
 import * as real from './realfs.js';
 import { OVL_ESCAPED_PREFIX, OVL_PREFIX, XATTR_ORIGIN, fsPath } from './realfs.js';
@@ -39,24 +39,29 @@ export interface CopySource {
   layer: number;
   /** false: a regular file gets its size as a hole (an open with O_TRUNC empties it anyway). */
   data: boolean;
+  /** A setattr to make on the copy before it appears (the kernel makes it right after the copy-up). */
+  change?: CopyUpChange;
 }
 
 /**
- * The overlay's rules for copyUp with a layer's origin head: not the overlay's private xattrs, but
- * escaped ones set through the union; the origin in trusted.overlay.origin.
+ * The overlay's rules for copyUp with each layer's origin head: not the overlay's private xattrs,
+ * but escaped ones set through the union; the origin in trusted.overlay.origin. Made once per layer.
  */
+const rulesByOrigins = new WeakMap<Origins, CopyUpXattrRules[]>();
+
 function copyRules(origins: Origins, layer: number): CopyUpXattrRules {
-  return { skipPrefix: OVL_PREFIX, keepPrefix: OVL_ESCAPED_PREFIX, originName: XATTR_ORIGIN, originHeader: origins.header(layer) };
+  let all = rulesByOrigins.get(origins);
+  if (all === undefined) rulesByOrigins.set(origins, (all = []));
+  return (all[layer] ??= { skipPrefix: OVL_PREFIX, keepPrefix: OVL_ESCAPED_PREFIX, originName: XATTR_ORIGIN, originHeader: origins.header(layer) });
 }
 
 /**
  * Makes `dst` (an upper path whose parent exists, and keeps its times) a copy of the lower object,
- * built at the work dir path `tmp` (a regular file: unnamed beside it); returns the lower object's
- * inode number and whether the copy records it as its origin: a directory, or a non-directory with
- * one link (a lower hard link's copies are separate inodes, each with its own st_ino). On failure
- * nothing is left at `tmp` or `dst`.
+ * built at the work dir path `tmp` (a regular file: unnamed beside it) with `c.change` made on it;
+ * returns the lower object's inode number, whether the copy records it as its origin (`origin`: a
+ * directory, or a non-directory with one link; a lower hard link's copies are separate inodes, each
+ * with its own st_ino), and the copy's stat. On failure nothing is left at `tmp` or `dst`.
  */
-export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins): { ino: bigint; withOrigin: boolean } {
-  const copied = copyUp(fsPath(c.src), fsPath(tmp), fsPath(dst), c.data, copyRules(origins, c.layer));
-  return { ino: copied.ino, withOrigin: copied.origin };
+export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins): CopiedUp {
+  return copyUp(fsPath(c.src), fsPath(tmp), fsPath(dst), c.data, copyRules(origins, c.layer), c.change);
 }

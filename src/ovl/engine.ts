@@ -3,6 +3,7 @@
  * dcache), attributes by the kernel's samefs inode rules, copy-up, whiteouts, and marking
  * directories impure. The operations themselves (core.ts, rename.ts) combine these.
  */
+import type { CopyUpChange } from '../sys/index.js';
 import { OvlEntry } from './entry.js';
 import { OvlError, asUnion, pathOf, type UnionPlace } from './errors.js';
 import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
@@ -28,6 +29,14 @@ import {
 import type { OvlStat } from './types.js';
 
 let nextDev = 0x3f00;
+
+/** How Engine.copyUp copies: with a regular file's data or only its size, and a change to make on the copy. */
+export interface CopyUpOptions {
+  data: boolean;
+  change?: CopyUpChange;
+}
+
+const WITH_DATA: CopyUpOptions = { data: true };
 
 /** Longest absolute redirect the kernel writes (redirect_max). */
 const REDIRECT_MAX = 256;
@@ -172,7 +181,11 @@ export class Engine implements LookupEnv {
   getattr(e: OvlEntry, syscall = 'stat'): OvlStat {
     if (e.removed && e.removedStat !== null) return e.removedStat;
     this.alive(e, syscall);
-    const st = asUnion(syscall, e, () => lstat(this.realPath(e)));
+    return this.unionStat(e, asUnion(syscall, e, () => lstat(this.realPath(e))));
+  }
+
+  /** The union attributes of `e` from `st`, the stat of its real object (upper if copied up). */
+  unionStat(e: OvlEntry, st: Stat): OvlStat {
     if (e.isDir) return this.dirStat(e, st);
     let ino = st.ino;
     if (e.upper) {
@@ -201,28 +214,32 @@ export class Engine implements LookupEnv {
    * Copies `e` (and first its parents) up to the upper layer, as the kernel does: built out of
    * sight in work/work and then put in place, the parent keeping its times (copyup.ts); the parent
    * is then marked impure (always: ovl_do_copy_up does not look at the origin). `data: false`
-   * copies a regular file's size as a hole (for an open with O_TRUNC, which empties it anyway).
+   * copies a regular file's size as a hole (for an open with O_TRUNC, which empties it anyway); a
+   * `change` (a setattr's) is made on the copy before it appears. Returns the real stat of the
+   * copy, or undefined when `e` was already upper (and `change` was not made).
    */
-  copyUp(e: OvlEntry, syscall: string, opts: { data: boolean } = { data: true }): void {
-    if (e.upper) return;
+  copyUp(e: OvlEntry, syscall: string, opts: CopyUpOptions = WITH_DATA): Stat | undefined {
+    if (e.upper) return undefined;
     this.writable(syscall, e);
     const parent = e.parent!;
     this.copyUp(parent, syscall);
-    asUnion(syscall, e, () => {
-      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data };
+    const stat = asUnion(syscall, e, () => {
+      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data, change: opts.change };
       const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins);
-      // The kernel marks the parent impure after every copy-up, with or without an origin.
-      this.setImpure(parent);
       e.upper = true;
       if (!e.isDir) {
-        e.origin = copied.withOrigin ? { ino: copied.ino, nlink: 1 } : null;
-        if (!copied.withOrigin) e.lower = [];
+        e.origin = copied.origin ? { ino: copied.ino, nlink: 1 } : null;
+        if (!copied.origin) e.lower = [];
       }
+      // The kernel marks the parent impure after every copy-up, with or without an origin.
+      this.setImpure(parent);
+      return copied.stat;
     });
     // the copy is a new inode (ctime; a dir's link count and listing; a lower hardlink's ino).
     // The parent (copied up before, and reported then) got an entry but has its times put back
     // and, merged, a link count of 1: only its ctime moved, which is not reported.
     this.changed(e, e.isDir);
+    return stat;
   }
 
   /** Reports that `e`'s attributes (and with `listing`, its directory listing) changed (onAttrChange). */

@@ -1,7 +1,7 @@
 /**
  * setattr: chmod, chown, truncate and utimes in one call (FUSE SETATTR), on a union dentry or on
- * the real inode an open file holds. A lower object is copied up first (a truncate to 0 without
- * its data); attributes then change on the upper object. Once an open file's name is gone, the
+ * the real inode an open file holds. A lower object is copied up with the change made on the copy
+ * before it appears (a truncate to 0 copies no data); an upper object is changed in place. Once an open file's name is gone, the
  * kernel still changes the inode the file holds: `setattrFd` does that through the handle's fd.
  */
 import fs from 'node:fs';
@@ -33,7 +33,10 @@ export function setattrEntry(engine: Engine, e: OvlEntry, attr: OvlSetattr): Ovl
     if (e.kind !== 'file' || attr.size < 0) throw new OvlError('EINVAL', syscall, e.path);
   }
   if (attr.mode !== undefined && e.kind === 'symlink') throw new OvlError('EOPNOTSUPP', syscall, e.path);
-  engine.copyUp(e, syscall, { data: attr.size !== 0 });
+  // A lower object is copied up with the change already made (the copy appears changed, and a
+  // failed change leaves no copy: the kernel checks a setattr before it copies up).
+  const copied = engine.copyUp(e, syscall, { data: attr.size !== 0, change: attr });
+  if (copied !== undefined) return engine.unionStat(e, copied);
   const p = engine.upperPath(e);
   asUnion(syscall, e, () => {
     if (attr.uid !== undefined || attr.gid !== undefined) real.lchown(p, attr.uid ?? -1, attr.gid ?? -1);

@@ -87,15 +87,16 @@ export interface FileStat {
 // Cheaper than Node's fs.Stats, which builds four Dates and divides bigints for every call:
 // lstatSync({ bigint: true }) cost ~5 µs here against ~2 µs for the syscall alone.
 const statNums = new Float64Array(9);
-const statBigs = new BigInt64Array(4);
-const statIno = new BigUint64Array(statBigs.buffer, 0, 1);
+/** ino, atime, mtime, ctime; and copyUp's source inode number */
+const statBigs = new BigInt64Array(5);
+const statInos = new BigUint64Array(statBigs.buffer);
 
 function filled(): FileStat {
   const n = statNums;
   const b = statBigs;
   return {
     dev: n[0]!,
-    ino: statIno[0]!,
+    ino: statInos[0]!,
     mode: n[1]!,
     nlink: n[2]!,
     uid: n[3]!,
@@ -153,6 +154,45 @@ export interface CopyUpXattrRules {
 }
 
 /**
+ * An attribute change that copyUp makes on the copy before putting it in place: what a setattr
+ * that needed the copy-up asks for. Unset fields keep what was copied.
+ */
+export interface CopyUpChange {
+  uid?: number;
+  gid?: number;
+  /** Permission bits (and setuid/setgid/sticky); the type bits are ignored. */
+  mode?: number;
+  /** A regular file's new size. */
+  size?: number;
+  /** Nanoseconds since the epoch, or 'now'. */
+  atimeNs?: bigint | 'now';
+  mtimeNs?: bigint | 'now';
+}
+
+/** What copyUp made: the inode number of `src`, whether the copy records it as its origin, and the copy's stat. */
+export interface CopiedUp {
+  ino: bigint;
+  origin: boolean;
+  stat: FileStat;
+}
+
+const changeNums = new Float64Array(4);
+
+/** Rules in the form the addon reads them, encoded once per rules object (and again if it changed). */
+const encodedRules = new WeakMap<CopyUpXattrRules, { of: CopyUpXattrRules; bytes: Buffer }>();
+
+function encodeRules(rules: CopyUpXattrRules): Buffer {
+  const known = encodedRules.get(rules);
+  const { skipPrefix, keepPrefix, originName, originHeader } = rules;
+  const of = known?.of;
+  if (known && of!.skipPrefix === skipPrefix && of!.keepPrefix === keepPrefix && of!.originName === originName && of!.originHeader === originHeader) return known.bytes;
+  // a byte for whether there is an origin head, the three names NUL-terminated, the head's bytes
+  const bytes = Buffer.concat([Buffer.from([originHeader === null ? 0 : 1]), Buffer.from(`${skipPrefix}\0${keepPrefix}\0${originName}\0`), originHeader ?? Buffer.alloc(0)]);
+  encodedRules.set(rules, { of: { ...rules }, bytes });
+  return bytes;
+}
+
+/**
  * Makes `dst` a copy of the object `src` (never following it): an overlay copy-up's whole work on
  * one object in one native call, in the kernel's order (ovl_copy_up_one). Like the kernel's
  * copy-up, the copy is built complete where nobody looks and then put in place: a regular file as
@@ -163,14 +203,28 @@ export interface CopyUpXattrRules {
  * this process's (chown drops security.capability and setuid bits, so it goes first), the xattrs
  * but those `rules` exclude (a security.* one the target refuses with EPERM/EOPNOTSUPP is left
  * out), the permission bits (not a symlink's), the origin (for a directory, or what has one link),
- * and last atime and mtime. The directory holding `dst` keeps its atime and mtime. A file is
- * opened with O_NOATIME where allowed, O_NOFOLLOW and O_NONBLOCK; nothing else is opened.
+ * and last atime and mtime. A `change` is then made on the copy, as a setattr makes it (owner,
+ * mode, size, times; the owner still drops what chown drops), so the copy appears already changed.
+ * The directory holding `dst` keeps its atime and mtime. A file is opened with O_NOATIME where
+ * allowed, O_NOFOLLOW and O_NONBLOCK; nothing else is opened.
  *
- * Returns the inode number of `src` and whether the copy records it as its origin. On failure
- * nothing is left at `tmp` or `dst`; ESTALE when `src` was replaced by another type meanwhile.
+ * Returns the inode number of `src`, whether the copy records it as its origin, and the stat of the
+ * copy in place. On failure nothing is left at `tmp` or `dst`; ESTALE when `src` was replaced by
+ * another type meanwhile.
  */
-export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules): { ino: bigint; origin: boolean } {
-  return native.copyUp(src, tmp, dst, data, rules.skipPrefix, rules.keepPrefix, rules.originName, rules.originHeader);
+export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules, change?: CopyUpChange): CopiedUp {
+  let c: Float64Array | null = null;
+  if (change !== undefined) {
+    c = changeNums;
+    c[0] = change.uid ?? -1;
+    c[1] = change.gid ?? -1;
+    c[2] = change.mode ?? -1;
+    c[3] = change.size ?? -1;
+  }
+  const atime = change?.atimeNs === undefined ? null : toRaw(change.atimeNs, 'atime');
+  const mtime = change?.mtimeNs === undefined ? null : toRaw(change.mtimeNs, 'mtime');
+  const origin = native.copyUp(src, tmp, dst, data, encodeRules(rules), c, atime, mtime, statNums, statBigs);
+  return { ino: statInos[4]!, origin, stat: filled() };
 }
 
 /** Flushes every dirty page and inode of the filesystem holding `fd` to disk, as syncfs(2). */

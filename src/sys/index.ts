@@ -41,7 +41,7 @@ export type { PathLike } from './native.js';
 export * from './constants.js';
 export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs, type FsParam } from './mount.js';
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
-export { mknod, mknodat, renameat2, linkat, utimensat, lstat, lstatMaybe, fstat, syncfs, copyUp, direntTypes, type CopyUpXattrRules, type FileStat, type TimeSpec } from './fs.js';
+export { mknod, mknodat, renameat2, linkat, utimensat, lstat, lstatMaybe, fstat, syncfs, copyUp, direntTypes, type CopiedUp, type CopyUpChange, type CopyUpXattrRules, type FileStat, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
 export { fuseBackingOpen, fuseBackingClose, fuseReadRequest } from './fuse.js';
 export { readdirRaw, nameToHandleAt, openByHandleAt, fsUuid, DT, type RawDirents, type FileHandle } from './handle.js';

@@ -42,7 +42,18 @@ interface Native {
   lsetxattr(path: PathLike, name: string, value: Buffer | string, flags: number): void;
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: string): void;
-  copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, skipXattrPrefix: string, keepXattrPrefix: string, originName: string, originHeader: Buffer | null): { ino: bigint; origin: boolean };
+  copyUp(
+    src: PathLike,
+    tmp: PathLike,
+    dst: PathLike,
+    data: boolean,
+    rules: Buffer,
+    change: Float64Array | null,
+    atime: bigint | RawTimespec | null,
+    mtime: bigint | RawTimespec | null,
+    nums: Float64Array,
+    bigs: BigInt64Array,
+  ): boolean;
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;
   fuseReadRequest(devFd: number, buffer: Buffer, spinUs: number, waited: Uint32Array): number;

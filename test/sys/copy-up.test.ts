@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AT_FDCWD, SysError, copyUp, lgetxattr, llistxattr, lsetxattr, mknod, mount, nameToHandleAt, utimensat, type CopyUpXattrRules } from '../../src/sys/index.js';
-import { scratch } from './helpers.js';
+import { fileStatOf, scratch } from './helpers.js';
 
 /** An overlay's rules, with a made-up 21-byte origin head (bytes 2 and 4 are copyUp's to fill). */
 const HEAD = Buffer.from(Array.from({ length: 21 }, (_, i) => (i === 2 || i === 4 ? 0 : 0xa0 + i)));
@@ -66,7 +66,7 @@ describe('copyUp: an object with its metadata, in one call', () => {
   it('copies data, owner, mode, xattrs (by the rules), times and the origin, on one filesystem', () => {
     const data = source(p('src'), 3 * 1024 * 1024 + 17);
     const got = copyUp(p('src'), tmp(), p('dst'), true, RULES);
-    assert.deepEqual(got, { ino: fs.lstatSync(p('src'), { bigint: true }).ino, origin: true });
+    assert.deepEqual(got, { ino: fs.lstatSync(p('src'), { bigint: true }).ino, origin: true, stat: fileStatOf(fs.lstatSync(p('dst'), { bigint: true })) });
     assertCopied(p('src'), p('dst'), data);
     workIsEmpty(); // built as an unnamed O_TMPFILE file, then linked
     assert.equal(fs.lstatSync(p('dst')).nlink, 1);
@@ -81,7 +81,7 @@ describe('copyUp: an object with its metadata, in one call', () => {
     const data = Buffer.from('through a FUSE mount\n');
     fs.writeFileSync(p('plain-src'), data);
     const got = copyUp(p('plain-src'), tmp(`${f}/m`), `${f}/m/dst`, true, { ...RULES, originHeader: null });
-    assert.deepEqual(got, { ino: fs.lstatSync(p('plain-src'), { bigint: true }).ino, origin: false });
+    assert.deepEqual(got, { ino: fs.lstatSync(p('plain-src'), { bigint: true }).ino, origin: false, stat: fileStatOf(fs.lstatSync(`${f}/m/dst`, { bigint: true })) });
     assert.ok(fs.readFileSync(`${f}/m/dst`).equals(data));
     workIsEmpty(`${f}/m`);
     // and a failure there leaves nothing: the rename onto a directory fails after the copy was built
@@ -156,7 +156,7 @@ describe('copyUp: an object with its metadata, in one call', () => {
       const got = copyUp(src, tmp(), dst, true, RULES);
       const s = fs.lstatSync(src, { bigint: true });
       const d = fs.lstatSync(dst, { bigint: true });
-      assert.deepEqual(got, { ino: s.ino, origin: true }, name);
+      assert.deepEqual(got, { ino: s.ino, origin: true, stat: fileStatOf(d) }, name);
       assert.deepEqual([d.mode, d.uid, d.gid, d.rdev], [s.mode, 1234n, 5678n, s.rdev], name);
       assert.deepEqual([d.atimeNs, d.mtimeNs], [1_600_000_000_123_456_789n, 1_500_000_000_987_654_321n], name);
       assert.deepEqual(lgetxattr(dst, 'trusted.t'), value(name), name);
@@ -196,4 +196,66 @@ describe('copyUp: an object with its metadata, in one call', () => {
     workIsEmpty();
   });
 
+  describe('with a change made on the copy before it appears (a setattr that needed the copy-up)', () => {
+    it('a mode: the new permission bits; owner, data, xattrs and the lower times kept; the stat returned is the copy in place', () => {
+      const data = source(p('ch-mode-src'), 5000);
+      const got = copyUp(p('ch-mode-src'), tmp(), p('ch-mode'), true, RULES, { mode: fs.constants.S_IFREG | 0o640 });
+      const d = fs.lstatSync(p('ch-mode'), { bigint: true });
+      assert.deepEqual(got.stat, fileStatOf(d));
+      assert.equal(d.mode, BigInt(fs.constants.S_IFREG | 0o640));
+      assert.deepEqual([d.uid, d.gid, d.atimeNs, d.mtimeNs], [1234n, 5678n, 1_600_000_000_123_456_789n, 1_500_000_000_987_654_321n]);
+      assert.ok(fs.readFileSync(p('ch-mode')).equals(data));
+      assert.deepEqual(lgetxattr(p('ch-mode'), 'security.capability'), CAP);
+      workIsEmpty();
+    });
+
+    it('an owner: drops setuid and security.capability as chown does, unless the same change sets the mode again', () => {
+      source(p('ch-own-src'), 10);
+      copyUp(p('ch-own-src'), tmp(), p('ch-own'), true, RULES, { uid: 4321 });
+      const d = fs.lstatSync(p('ch-own'));
+      assert.deepEqual([d.uid, d.gid, d.mode & 0o7777], [4321, 5678, 0o750]);
+      assert.equal(lgetxattr(p('ch-own'), 'security.capability'), null);
+      assert.deepEqual(lgetxattr(p('ch-own'), 'user.bin'), Buffer.from([0, 1, 2, 255]));
+      copyUp(p('ch-own-src'), tmp(), p('ch-own-mode'), true, RULES, { uid: 4321, gid: 8765, mode: 0o4755 });
+      const m = fs.lstatSync(p('ch-own-mode'));
+      assert.deepEqual([m.uid, m.gid, m.mode & 0o7777], [4321, 8765, 0o4755]);
+    });
+
+    it('a size and times: the data cut, the times set last (a truncate moves mtime, as in a setattr)', () => {
+      const data = source(p('ch-size-src'), 9000);
+      const got = copyUp(p('ch-size-src'), tmp(), p('ch-size'), true, RULES, { size: 100, mtimeNs: 1_234_567_890_000_000_001n });
+      assert.ok(fs.readFileSync(p('ch-size')).equals(data.subarray(0, 100)));
+      assert.deepEqual([got.stat.size, got.stat.atimeNs, got.stat.mtimeNs], [100, 1_600_000_000_123_456_789n, 1_234_567_890_000_000_001n]);
+      const empty = copyUp(p('ch-size-src'), tmp(), p('ch-size-0'), false, RULES, { size: 0, atimeNs: 'now' });
+      assert.equal(fs.readFileSync(p('ch-size-0')).length, 0);
+      assert.ok(empty.stat.atimeNs > 1_700_000_000_000_000_000n, 'atime now');
+      assert.ok(empty.stat.mtimeNs > 1_700_000_000_000_000_000n, 'the truncate moved mtime');
+    });
+
+    it('on a directory and a symlink by path: the link itself changes; the parent keeps its times', () => {
+      fs.mkdirSync(p('ch-kinds', 'dir'), { recursive: true });
+      fs.symlinkSync('dir', p('ch-kinds', 'link'));
+      fs.mkdirSync(p('ch-kinds-up'));
+      utimensat(AT_FDCWD, p('ch-kinds-up'), 1_000_000_001_000_000_001n, 1_000_000_002_000_000_002n);
+      const dirStat = copyUp(p('ch-kinds', 'dir'), tmp(), p('ch-kinds-up', 'dir'), true, RULES, { mode: 0o1777, uid: 77 }).stat;
+      assert.deepEqual([dirStat.mode & 0o7777, dirStat.uid], [0o1777, 77]);
+      const linkStat = copyUp(p('ch-kinds', 'link'), tmp(), p('ch-kinds-up', 'link'), true, RULES, { uid: 88, mtimeNs: 5_000_000_000n }).stat;
+      assert.deepEqual([linkStat.uid, linkStat.mtimeNs], [88, 5_000_000_000n]);
+      assert.equal(fs.lstatSync(p('ch-kinds', 'dir')).uid, 0, 'the link was not followed');
+      const parent = fs.lstatSync(p('ch-kinds-up'), { bigint: true });
+      assert.deepEqual([parent.atimeNs, parent.mtimeNs], [1_000_000_001_000_000_001n, 1_000_000_002_000_000_002n]);
+      workIsEmpty();
+    });
+
+    it('a change that fails leaves no copy (a size for a directory is EINVAL, a mode for a symlink EOPNOTSUPP, which libuv spells ENOTSUP)', () => {
+      fs.mkdirSync(p('ch-bad', 'dir'), { recursive: true });
+      fs.symlinkSync('dir', p('ch-bad', 'link'));
+      const dirMode = fs.lstatSync(p('ch-bad', 'dir')).mode;
+      assert.throws(() => copyUp(p('ch-bad', 'dir'), tmp(), p('ch-bad', 'copy'), true, RULES, { size: 1 }), (e: unknown) => e instanceof SysError && e.code === 'EINVAL' && e.syscall === 'truncate');
+      assert.throws(() => copyUp(p('ch-bad', 'link'), tmp(), p('ch-bad', 'copy'), true, RULES, { mode: 0o600 }), (e: unknown) => e instanceof SysError && e.errno === -95 && e.syscall === 'chmod');
+      assert.ok(!fs.existsSync(p('ch-bad', 'copy')));
+      assert.equal(fs.lstatSync(p('ch-bad', 'dir')).mode, dirMode, 'the link was not followed');
+      workIsEmpty();
+    });
+  });
 });

@@ -68,6 +68,18 @@ describe('errors and loading', () => {
     assert.throws(() => mknod(path.join(dir, 'b'), sys.S_IFCHR), (e: unknown) => isSysError(e, 'EEXIST') && e.errno === -17 && e.syscall === 'mknod');
   });
 
+  it('string paths of every length around the addon’s inline buffer arrive whole, multibyte characters at its edge included', () => {
+    for (const tail of ['', 'é', '€', '😀']) {
+      for (let len = 1000; len <= 1040; len++) {
+        const head = '/nonexistent-' + 'x'.repeat(200) + '/';
+        const missing = (head + 'y'.repeat(Math.max(0, len - head.length - Buffer.byteLength(tail))) + tail).replace(/(y{200})/g, '$1/');
+        assert.throws(() => lgetxattr(missing, 'user.a'), (e: unknown) => isSysError(e, 'ENOENT') && e.path === missing, `${len} bytes ending in ${JSON.stringify(tail)}`);
+      }
+    }
+    const long = '/nonexistent/' + 'z/'.repeat(1500); // past the inline buffer: the allocated path
+    assert.throws(() => lgetxattr(long, 'user.a'), (e: unknown) => isSysError(e, 'ENOENT') && e.path === long);
+  });
+
   it('bad arguments are TypeErrors, not SysErrors', () => {
     assert.throws(() => lgetxattr(Buffer.from('a\0b'), 'user.x'), (e: unknown) => e instanceof TypeError && (e as NodeJS.ErrnoException).code === 'ERR_INVALID_ARG_VALUE');
     assert.throws(() => lgetxattr('a\0b', 'user.x'), TypeError);
