@@ -13,6 +13,12 @@
  *
  * Order matters: the owner is set before the xattrs (chown drops a file's security.capability)
  * and before the mode (chown drops setuid/setgid); the times go last (anything after would move them).
+ *
+ * A setattr that needs the copy-up (chmod, chown, truncate, utimes of a lower object: what `chown
+ * -R` in a Dockerfile does to every file) passes its change along: it is made on the copy before
+ * the copy appears, after the metadata and in a setattr's own order, and the call returns the
+ * copy's stat for the reply. The kernel checks a setattr before it copies up, so a change that
+ * fails leaving no copy is what the kernel shows too.
  */
 import fs from 'node:fs';
 import { copyUp, type CopiedUp, type CopyUpChange, type CopyUpXattrRules } from '../sys/index.js';

@@ -11,7 +11,8 @@
  * typed function per syscall, backed by the small C addon in `native/strata.c` — and a few
  * composites for speed: `copyUp`, an overlay copy-up of one object (data, owner, xattrs, mode,
  * origin handle, times, built out of sight — a file as an O_TMPFILE file — and put into place,
- * the parent's times kept) in one call; `fuseReadRequest`, a FUSE server's read of its next
+ * the parent's times kept; a setattr's change made on the copy before it appears) in one call
+ * that returns the copy's stat; `fuseReadRequest`, a FUSE server's read of its next
  * request that busy-polls a short while before it sleeps; and `lstat`/`lstatMaybe`/`fstat`, which
  * Node has, but whose fs.Stats (four Dates, bigint arithmetic) costs more than the syscall on the
  * overlay's hottest path: these fill two typed arrays and return a plain `FileStat`.

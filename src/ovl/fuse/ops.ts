@@ -58,7 +58,8 @@ export interface FuseDirent {
 /** A node the kernel must forget what it cached of: attributes, and with `data` its pages or listing. */
 export interface StaleNode {
   nodeid: number;
-  data: boolean;
+  /** A directory whose cached listing is stale too. */
+  listing: boolean;
 }
 
 /** Nothing went stale: what takeStaleNodes returns on most requests (one shared array, no allocation). */
@@ -149,10 +150,10 @@ export interface FuseOps {
   destroy(): void;
   /**
    * Nodes whose cached attributes the last request made stale behind the kernel's back (a parent
-   * copied up, another name of a written file), with `data` when their cached contents or listing
-   * are stale too; taking them empties the list. The session tells the kernel with
-   * FUSE_NOTIFY_INVAL_INODE: attributes before the reply, pages and listings after it. Optional:
-   * a filesystem without such side effects leaves it out.
+   * copied up, another name of a written file), with `listing` for a directory whose cached listing
+   * is stale too; taking them empties the list. The session tells the kernel with
+   * FUSE_NOTIFY_INVAL_INODE before the reply. Optional: a filesystem without such side effects
+   * leaves it out.
    */
   takeStaleNodes?(): readonly StaleNode[];
   /**

@@ -113,13 +113,13 @@ class NodeTable {
  * of the same file (and with passthrough, writes through another node never reach the server).
  */
 class StaleNodes {
-  /** node ID → whether its data or listing is stale too */
+  /** node ID → whether its listing is stale too */
   private readonly pending = new Map<number, boolean>();
   private readonly inoOf = new Map<number, bigint>();
   private readonly namesOf = new Map<bigint, Set<number>>();
 
-  changed(id: number, data: boolean): void {
-    this.pending.set(id, data || (this.pending.get(id) ?? false));
+  changed(id: number, listing: boolean): void {
+    this.pending.set(id, listing || (this.pending.get(id) ?? false));
   }
 
   /** Records what a reply told the kernel about node `id`. */
@@ -154,14 +154,14 @@ class StaleNodes {
   take(): readonly StaleNode[] {
     if (this.pending.size === 0) return NO_STALE_NODES;
     const out: StaleNode[] = [];
-    for (const [nodeid, data] of this.pending) out.push({ nodeid, data });
+    for (const [nodeid, listing] of this.pending) out.push({ nodeid, listing });
     for (let i = 0, n = out.length; i < n; i++) {
       const ino = this.inoOf.get(out[i]!.nodeid);
       if (ino === undefined) continue;
       for (const other of this.namesOf.get(ino)!) {
         if (this.pending.has(other)) continue;
         this.pending.set(other, false);
-        out.push({ nodeid: other, data: false });
+        out.push({ nodeid: other, listing: false });
       }
     }
     this.pending.clear();

@@ -226,22 +226,24 @@ export class FuseSession {
     // attributes and the kernel updates a file it wrote to itself: those need no notice.
     const fresh = h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1;
     const stale = this.ops.takeStaleNodes?.() ?? NO_STALE_NODES;
-    // attributes before the reply: once the caller has its answer, no other name may show old ones
-    this.notifyStale(stale, fresh, false);
+    // before the reply: once the caller has its answer, no other name may show old attributes
+    if (stale.length > 0) this.notifyStale(stale, fresh);
     this.send(h.unique, error, bodyLen);
     if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
-    // pages and listings after it: dropping them may wait on a lock held by a request queued behind this one
-    this.notifyStale(stale, fresh, true);
   }
 
   /**
    * FUSE_NOTIFY_INVAL_INODE for the stale nodes but `fresh` (whose reply says it all): their
-   * attributes, or with `data` the pages or listing of those whose data went stale.
+   * attributes, and a directory's listing with them. Dropping a listing cannot wait on us: the
+   * kernel locks a directory's cache pages only while it copies entries in or out, never across
+   * a request (fs/fuse/readdir.c), unlike a file's pages, which a READ holds locked until its
+   * reply. One notice per node: a second, after the reply, would race the caller's next request
+   * and make the kernel fetch the attributes twice.
    */
-  private notifyStale(nodes: readonly StaleNode[], fresh: number, data: boolean): void {
+  private notifyStale(nodes: readonly StaleNode[], fresh: number): void {
     for (const s of nodes) {
-      if (data ? !s.data : s.nodeid === fresh && !s.data) continue;
-      const len = encodeInvalInode(this.notice, s.nodeid, data ? 0 : -1);
+      if (s.nodeid === fresh && !s.listing) continue;
+      const len = encodeInvalInode(this.notice, s.nodeid, s.listing ? 0 : -1);
       try {
         fs.writeSync(this.fd, this.notice, 0, len);
       } catch (e) {
