@@ -62,6 +62,10 @@ describe('the overlay through FUSE, against the kernel overlay', () => {
       fs.writeFileSync(path.join(l.l2, 'big.bin'), BIG);
       fs.mkdirSync(path.join(l.l2, 'shared'), { mode: 0o777 });
       fs.chmodSync(path.join(l.l2, 'shared'), 0o777);
+      // a directory only the bottom layer has, holding a stray whiteout: listed as it is until merged
+      fs.mkdirSync(path.join(l.l2, 'stray'));
+      fs.writeFileSync(path.join(l.l2, 'stray', 'f'), 'f\n');
+      mknod(path.join(l.l2, 'stray', 'wh'), S_IFCHR, 0, 0);
     }
     server = await serveInWorker({
       mountpoint: ours.mnt,
@@ -96,6 +100,14 @@ describe('the overlay through FUSE, against the kernel overlay', () => {
         return BigInt(ino) === fs.lstatSync(path.join(m, name), { bigint: true }).ino;
       });
     });
+  });
+
+  it('drops a directory’s cached listing when a copy-up merges it (its stray whiteout then hides)', () => {
+    const list = (m: string) => fs.readdirSync(path.join(m, 'stray')).sort();
+    assert.deepEqual(same('readdir /stray', list), `ok ${JSON.stringify(['f', 'wh'])}`);
+    same('chmod /stray/f', (m) => fs.chmodSync(path.join(m, 'stray', 'f'), 0o600));
+    assert.deepEqual(same('readdir /stray after the copy-up', list), `ok ${JSON.stringify(['f'])}`);
+    same('nlink of the merged dir', (m) => fs.statSync(path.join(m, 'stray')).nlink);
   });
 
   it('reads a large lower file sequentially, intact', () => {
