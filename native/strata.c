@@ -1103,7 +1103,6 @@ typedef struct {
  * setuid bits and security.capability, as chown on the upper object after a copy-up would), mode,
  * size, then the times (a truncate moves mtime). Returns 0 or an errno, with *what naming the call. */
 static int apply_change(obj_t out, const change_t *c, const char **what) {
-  if (c->uid < 0 && c->gid < 0 && c->mode < 0 && c->size < 0 && c->times[0].tv_nsec == UTIME_OMIT && c->times[1].tv_nsec == UTIME_OMIT) return 0;
   if (c->uid >= 0 || c->gid >= 0) {
     uid_t uid = c->uid >= 0 ? (uid_t)c->uid : (uid_t)-1;
     gid_t gid = c->gid >= 0 ? (gid_t)c->gid : (gid_t)-1;
@@ -1320,11 +1319,8 @@ static int copy_up_other(const char *src, const char *tmp, const char *dst, cons
     what = "rename";
     err = errno;
   }
-  if (!err && lstat(dst, made) < 0) { /* the stat after the rename, which moved its ctime */
-    f->what = "lstat";
-    f->path = dst;
-    return f->err = errno; /* in place: nothing to remove */
-  }
+  /* the stat after the rename, which moved its ctime; the copy is in place then: nothing to remove */
+  if (!err && lstat(dst, made) < 0) return failed(f, errno, "lstat", dst);
   if (!err) return 0;
   if (S_ISDIR(st->st_mode)) rmdir(tmp);
   else unlink(tmp);

@@ -1,8 +1,9 @@
 /**
  * setattr: chmod, chown, truncate and utimes in one call (FUSE SETATTR), on a union dentry or on
  * the real inode an open file holds. A lower object is copied up with the change made on the copy
- * before it appears (a truncate to 0 copies no data); an upper object is changed in place. Once an open file's name is gone, the
- * kernel still changes the inode the file holds: `setattrFd` does that through the handle's fd.
+ * before it appears (a truncate to 0 copies no data); an upper object is changed in place. Once
+ * an open file's name is gone, the kernel still changes the inode the file holds: `setattrFd`
+ * does that through the handle's fd.
  */
 import fs from 'node:fs';
 import { utimensat } from '../sys/index.js';

@@ -179,16 +179,15 @@ export interface CopiedUp {
 const changeNums = new Float64Array(4);
 
 /** Rules in the form the addon reads them, encoded once per rules object (and again if it changed). */
-const encodedRules = new WeakMap<CopyUpXattrRules, { of: CopyUpXattrRules; bytes: Buffer }>();
+const encodedRules = new WeakMap<CopyUpXattrRules, CopyUpXattrRules & { bytes: Buffer }>();
 
 function encodeRules(rules: CopyUpXattrRules): Buffer {
-  const known = encodedRules.get(rules);
   const { skipPrefix, keepPrefix, originName, originHeader } = rules;
-  const of = known?.of;
-  if (known && of!.skipPrefix === skipPrefix && of!.keepPrefix === keepPrefix && of!.originName === originName && of!.originHeader === originHeader) return known.bytes;
+  const known = encodedRules.get(rules);
+  if (known?.skipPrefix === skipPrefix && known.keepPrefix === keepPrefix && known.originName === originName && known.originHeader === originHeader) return known.bytes;
   // a byte for whether there is an origin head, the three names NUL-terminated, the head's bytes
   const bytes = Buffer.concat([Buffer.from([originHeader === null ? 0 : 1]), Buffer.from(`${skipPrefix}\0${keepPrefix}\0${originName}\0`), originHeader ?? Buffer.alloc(0)]);
-  encodedRules.set(rules, { of: { ...rules }, bytes });
+  encodedRules.set(rules, { skipPrefix, keepPrefix, originName, originHeader, bytes });
   return bytes;
 }
 

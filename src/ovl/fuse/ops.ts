@@ -55,7 +55,7 @@ export interface FuseDirent {
   next: number;
 }
 
-/** A node the kernel must forget what it cached of: attributes, and with `data` its pages or listing. */
+/** A node the kernel must forget what it cached of: its attributes, and with `listing` its listing. */
 export interface StaleNode {
   nodeid: number;
   /** A directory whose cached listing is stale too. */

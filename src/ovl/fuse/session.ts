@@ -227,7 +227,7 @@ export class FuseSession {
     const fresh = h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1;
     const stale = this.ops.takeStaleNodes?.() ?? NO_STALE_NODES;
     // before the reply: once the caller has its answer, no other name may show old attributes
-    if (stale.length > 0) this.notifyStale(stale, fresh);
+    this.notifyStale(stale, fresh);
     this.send(h.unique, error, bodyLen);
     if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
   }
