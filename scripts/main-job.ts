@@ -49,6 +49,10 @@ async function main(): Promise<void> {
     fs.mkdirSync(path.join(app, 'srv/app'), { recursive: true });
     fs.writeFileSync(path.join(app, 'srv/app/config.ini'), '[server]\nport = 8080\n');
     fs.writeFileSync(path.join(app, 'srv/app/index.html'), '<h1>v1</h1>\n');
+    // an image is built before its containers run: diff, like Docker's, takes a same-size file whose
+    // mtime matches to the second (a tar keeps no nanoseconds) as unchanged
+    const built = new Date('2026-01-01T00:00:00Z');
+    fs.utimesSync(path.join(app, 'srv/app/index.html'), built, built);
     process.stdout.write(`made ${base} and ${app}\n`);
 
     step('2. Build a docker-save archive of them (what `docker save` would write)');

@@ -55,6 +55,10 @@ async function buildArchive(dir: string, tag: string, page = 'v1'): Promise<stri
   fs.symlinkSync('/etc', path.join(base, 'escape'));
   fs.mkdirSync(path.join(app, 'srv'), { recursive: true });
   fs.writeFileSync(path.join(app, 'srv/index.html'), `<h1>${page}</h1>\n`);
+  // built well before the test changes it: diff, like Docker's, takes a same-size file whose mtime
+  // matches to the second (a tar keeps no nanoseconds) as unchanged
+  const built = new Date('2026-01-01T00:00:00Z');
+  fs.utimesSync(path.join(app, 'srv/index.html'), built, built);
   const file = path.join(dir, `${tag.replace(/[/:]/g, '_')}.tar`);
   await pipeline(imageArchive({ layers: [base, app], tag, scratchDir: dir }), fs.createWriteStream(file));
   return file;
