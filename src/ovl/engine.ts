@@ -227,7 +227,8 @@ export class Engine implements LookupEnv {
       const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data, change: opts.change };
       const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins);
       e.upper = true;
-      if (!e.isDir) {
+      if (e.isDir) e.lowerIno = copied.ino; // what dirStat would lstat the lower dir for
+      else {
         e.origin = copied.origin ? { ino: copied.ino, nlink: 1 } : null;
         if (!copied.origin) e.lower = [];
       }

@@ -157,10 +157,10 @@ export interface FuseOps {
    */
   takeStaleNodes?(): readonly StaleNode[];
   /**
-   * Whether other nodes show the same file as `nodeid` even when its link count is 1 now (it had
-   * several names, or its name was replaced while it stayed open): with passthrough, the session
-   * then never lets the kernel cache its attributes. Optional: without it, only a link count above
-   * 1 says so.
+   * Whether the file of `nodeid` (attributes `attr`, just read) can change through other nodes:
+   * it has several names, or had (a name replaced while it stayed open), and is not read-only.
+   * With passthrough, the session then never lets the kernel cache its attributes. Optional:
+   * without it, a link count above 1 says so.
    */
-  sharesFile?(nodeid: number): boolean;
+  sharesFile?(nodeid: number, attr: FuseAttr): boolean;
 }

@@ -107,8 +107,10 @@ class NodeTable {
 
 /**
  * What the kernel must be told about its cached attributes: node IDs an operation changed, and
- * the node IDs that are other names of one inode (non-directories seen with more than one link),
- * so a change through one name reaches the others. A node stays one of them until the kernel
+ * the node IDs that are other names of one upper inode (non-directories seen with more than one
+ * link), so a change through one name reaches the others. Names of a lower hard link are not
+ * recorded: a lower file never changes, and a copy-up makes a new inode for its one name only
+ * (index=off). A node stays one of them until the kernel
  * forgets it, even once the link count is back to 1: a name replaced while open lingers as a node
  * of the same file (and with passthrough, writes through another node never reach the server).
  */
@@ -118,13 +120,16 @@ class StaleNodes {
   private readonly inoOf = new Map<number, bigint>();
   private readonly namesOf = new Map<bigint, Set<number>>();
 
+  /** `isUpper`: whether node `id` is in the upper layer now. */
+  constructor(private readonly isUpper: (id: number) => boolean) {}
+
   changed(id: number, listing: boolean): void {
     this.pending.set(id, listing || (this.pending.get(id) ?? false));
   }
 
   /** Records what a reply told the kernel about node `id`. */
   seen(id: number, attr: FuseAttr): void {
-    if ((attr.mode & S_IFMT) === S_IFDIR || attr.nlink < 2 || this.inoOf.get(id) === attr.ino) return;
+    if ((attr.mode & S_IFMT) === S_IFDIR || attr.nlink < 2 || this.inoOf.get(id) === attr.ino || !this.isUpper(id)) return;
     this.drop(id);
     this.inoOf.set(id, attr.ino);
     let names = this.namesOf.get(attr.ino);
@@ -172,7 +177,7 @@ class StaleNodes {
 /** The FuseOps of one overlay mount. */
 export class OverlayFuseOps implements FuseOps {
   private readonly nodes: NodeTable;
-  private readonly stale = new StaleNodes();
+  private readonly stale: StaleNodes;
   private readonly files = new Map<number, { file: OvlFile; append: boolean; nodeid: number }>();
   /** Listings being read, by directory node: the kernel opens directories without asking (no OPENDIR). */
   private readonly listings = new Map<number, OvlDir>();
@@ -180,6 +185,7 @@ export class OverlayFuseOps implements FuseOps {
 
   constructor(private readonly core: OverlayCore) {
     this.nodes = new NodeTable(core.root);
+    this.stale = new StaleNodes((id) => core.isUpper(this.nodes.node(id)));
     core.onAttrChange = (node, listing) => {
       const id = this.nodes.idOf(node);
       if (id !== undefined) this.stale.changed(id, listing);
@@ -190,8 +196,8 @@ export class OverlayFuseOps implements FuseOps {
     return this.stale.take();
   }
 
-  sharesFile(nodeid: number): boolean {
-    return this.stale.isShared(nodeid);
+  sharesFile(nodeid: number, attr: FuseAttr): boolean {
+    return this.stale.isShared(nodeid) || (attr.nlink > 1 && this.core.isUpper(this.nodes.node(nodeid)));
   }
 
   /** How many node IDs the kernel holds (the root included): for tests of FORGET. */

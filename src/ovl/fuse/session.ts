@@ -579,13 +579,14 @@ export class FuseSession {
   }
 
   /**
-   * How long the kernel may keep `attr` of `nodeid`. With passthrough, a file that other nodes show
-   * too (several names, or a name replaced while open: ops.sharesFile) is never cached: its data
-   * may change through another node's backing file, which the server never hears of.
+   * How long the kernel may keep `attr` of `nodeid`. With passthrough, a file that can change
+   * through other nodes (ops.sharesFile) is never cached: its data may change through another
+   * node's backing file, which the server never hears of.
    */
   private attrTimeout(nodeid: number, attr: FuseAttr): WireTimeout {
     if (!this.passthrough.active || (attr.mode & S_IFMT) === S_IFDIR) return this.timeout;
-    return attr.nlink > 1 || this.ops.sharesFile?.(nodeid) ? FuseSession.NO_CACHE : this.timeout;
+    const shared = this.ops.sharesFile ? this.ops.sharesFile(nodeid, attr) : attr.nlink > 1;
+    return shared ? FuseSession.NO_CACHE : this.timeout;
   }
 
   /**

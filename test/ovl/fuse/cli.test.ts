@@ -247,6 +247,27 @@ describe('strata-overlay command', () => {
     assert.equal(fs.readFileSync(path.join(layers.upper, 'new0.txt'), 'utf8'), `written and appended${'z'.repeat(1000)}`, 'in the upper dir');
   });
 
+  it('lets the kernel cache the attributes of a lower hard link, whose other names a copy-up leaves alone', async () => {
+    const dir = tempDir();
+    const layers = buildLayers(dir);
+    fs.linkSync(path.join(layers.l2, 'a.txt'), path.join(layers.l2, 'a.hard'));
+    unmountLater(layers.mnt);
+    const [a, hard] = [path.join(layers.mnt, 'a.txt'), path.join(layers.mnt, 'a.hard')];
+    const lines = await requestsDuring(layers.mnt, `${layers.opts},timeout=60`, () => {
+      for (const p of [a, hard, a, hard]) assert.equal(fs.statSync(p).nlink, 2);
+      fs.chmodSync(a, 0o600); // copies this name up: a new inode with one link
+      const [sa, sh] = [fs.statSync(a), fs.statSync(hard)];
+      assert.deepEqual([sa.nlink, sa.mode & 0o777], [1, 0o600], 'the copied-up name');
+      assert.deepEqual([sh.nlink, sh.mode & 0o777], [2, 0o644], 'the other name, still the lower file');
+      assert.notEqual(sa.ino, sh.ino, 'the hard link is broken (index=off)');
+    });
+    assert.deepEqual(
+      lines.filter((l) => / GETATTR node=(?!1 )/.test(l)),
+      [],
+      'every stat after the LOOKUP, and the other name after the copy-up, comes from the kernel cache (the root aside)',
+    );
+  });
+
   it('a name replaced while open still follows writes made through another name in passthrough (fuzz seed 1900178)', async () => {
     const dir = tempDir();
     const layers = buildLayers(dir);
