@@ -26,8 +26,9 @@
  *   //    where a FUSE mount's time goes. A file whose data can change only through its node (an
  *   //    upper file with one name) is opened in passthrough mode (Linux >= 6.9): the kernel reads
  *   //    and writes the upper file itself, and no READ or WRITE reaches the server (so the
- *   //    attributes of a file other nodes show too, other names or a name replaced while open,
- *   //    are never cached: they would miss those writes)
+ *   //    attributes of an upper file other nodes show too, other names or a name replaced
+ *   //    while open, are never cached: they would miss those writes; a lower hard link's names
+ *   //    never change one another, since a copy-up breaks the link)
  *   // 4. `umount /mnt/rootfs`: the next read of /dev/fuse fails with ENODEV, the session closes the
  *   //    engine and the worker ends
  *   await server.unmount();
