@@ -3,9 +3,10 @@
  * in the same run: strata through FUSE (`strata-overlay`), strata in-process (the `Overlay` API,
  * no mount), the kernel overlay, and fuse-overlayfs 1.10 (Debian's, the C userspace peer).
  *
- * Nothing is deleted until the end: on this VM's ext4, files created within minutes of a mass
- * deletion are several times slower to create (see bench/README.md), which would skew `create`
- * against whichever target runs after another's cleanup. A run needs ~1 GB of /var/tmp, or of
+ * Nothing is deleted until the end on a disk: on this VM's ext4, files created within minutes of a
+ * mass deletion are several times slower to create (see bench/README.md), which would skew
+ * `create` against whichever target runs after another's cleanup. On a tmpfs each round's
+ * instances are deleted with it (dropInstance). A run needs ~1 GB of /var/tmp, or of
  * BENCH_DIR: on a tmpfs there, create and copy-up compare the overlays' own work without ext4's
  * allocator state, which otherwise decides most of their cost (printed as the create probe).
  *
@@ -22,9 +23,10 @@
  *
  * Mounts are walked with node:fs (sync calls: the cheapest Node has, so the kernel anchor is at
  * its best), the in-process API with its own promise-returning calls; the kernel mount is also
- * walked with fs.promises, the fair anchor for the API. Medians of BENCH_RUNS (default 5) rounds,
- * each round running every target once in turn (a fresh instance each time, warmed by one walk). Targets (issue 6): strata FUSE ≤ 1.0× fuse-overlayfs; API stat-walk faster than
- * the kernel mount's.
+ * walked with fs.promises, the fair anchor for the API. Medians of BENCH_RUNS (default 5) rounds;
+ * a round opens a fresh instance of every target (warmed by one walk) and runs each operation on
+ * all of them back to back (measureRound). Targets (issue 6): strata FUSE ≤ 1.0× fuse-overlayfs;
+ * API stat-walk faster than the kernel mount's.
  *
  *   [BENCH_DIR=/mnt/tmpfs] node --import tsx bench/ovl.ts [ROOTFS.tar]
  */
@@ -182,6 +184,19 @@ function apiSurface(ovl: Overlay): Surface {
   };
 }
 
+/**
+ * On a tmpfs, nothing keeps the ext4 reason to delete only at the end, and what the rounds leave
+ * would pile up in memory: with 20,000 new files and 8,000 copies a round, by the third round
+ * every target's copy-up (the kernel's too) took 2–4× as long as in the first two.
+ */
+const TMPFS_MAGIC = 0x01021994;
+const deleteEachRound = fs.statfsSync(work).type === TMPFS_MAGIC;
+
+/** Deletes an instance's dirs once closed, where that is harmless (deleteEachRound). */
+function dropInstance(d: { upper: string }): void {
+  if (deleteEachRound) fs.rmSync(path.dirname(d.upper), { recursive: true, force: true });
+}
+
 /** A fresh upper+work (and mount point) for one run. */
 function freshDirs(name: string): { upper: string; workdir: string; merged: string } {
   const d = fs.mkdtempSync(path.join(work, `${name}-`));
@@ -207,6 +222,7 @@ function mounted(name: string, mount: (d: ReturnType<typeof freshDirs>) => void)
         surface: syncSurface(d.merged),
         close: async () => {
           sys.umount2(d.merged, sys.constants.MNT_DETACH);
+          dropInstance(d);
         },
       };
     },
@@ -233,6 +249,7 @@ const strataApi: Target = {
       surface: apiSurface(ovl),
       close: async () => {
         await ovl.close();
+        dropInstance(d);
       },
     };
   },
@@ -244,25 +261,37 @@ const results = new Map<string, Map<Op, number>>();
 /** Every round's time, per target and operation (round i of each target ran back to back). */
 const rounds = new Map<string, Map<Op, number[]>>();
 
-/** One fresh instance of `t`: a warm-up walk, then each operation once, timed. */
-async function measureOnce(t: Target, times: Map<string, Map<Op, number[]>>): Promise<void> {
-  const inst = await t.open();
+/**
+ * Round `r`: a fresh instance of every target, each warmed by one walk; then each operation on
+ * every target in turn, from target r on (each target goes first in some rounds). The targets of
+ * one operation run back to back, within a second or so, so that a slow phase of the machine
+ * (seconds long here: see bench/README.md) falls on all of them rather than on one.
+ */
+async function measureRound(targets: Target[], r: number, times: Map<string, Map<Op, number[]>>): Promise<void> {
+  const open: { t: Target; surface: Surface; close(): Promise<void> }[] = [];
   try {
-    await inst.surface.walk(); // warm: the page cache and the FUSE server's caches
+    for (const t of targets) {
+      const inst = await t.open();
+      open.push({ t, ...inst });
+      await inst.surface.walk(); // warm: the page cache and the FUSE server's caches
+    }
     for (const op of OPS) {
-      const t0 = now();
-      await inst.surface[op]();
-      times.get(t.name)!.get(op)!.push(ms(t0));
+      for (let i = 0; i < open.length; i++) {
+        const { t, surface } = open[(i + r) % open.length]!;
+        const t0 = now();
+        await surface[op]();
+        times.get(t.name)!.get(op)!.push(ms(t0));
+      }
     }
   } finally {
-    await inst.close();
+    for (const inst of open) await inst.close();
   }
 }
 
-/** Runs the targets in turn, RUNS rounds, so that the machine's slow moments fall on all of them. */
+/** RUNS rounds of every target. */
 async function measureAll(targets: Target[]): Promise<void> {
   const times = new Map(targets.map((t) => [t.name, new Map<Op, number[]>(OPS.map((o) => [o, []]))]));
-  for (let r = 0; r < RUNS; r++) for (const t of targets) await measureOnce(t, times);
+  for (let r = 0; r < RUNS; r++) await measureRound(targets, r, times);
   for (const t of targets) results.set(t.name, new Map(OPS.map((o) => [o, median(times.get(t.name)!.get(o)!)])));
   for (const [name, m] of times) rounds.set(name, m);
 }
@@ -294,13 +323,16 @@ try {
   console.log(`\n${pad('ms (median of ' + RUNS + ')', 24)}${OPS.map((o) => pad(o, 12)).join('')}`);
   for (const [name, m] of results) console.log(`${pad(name, 24)}${OPS.map((o) => pad(m.get(o)!.toFixed(1), 12)).join('')}`);
   console.log(`${pad('kernel (fs.promises)', 24)}${pad(median(promiseWalks).toFixed(1), 12)}`);
+  // every round's ms: how far a median can be trusted, and whether a slow phase hit one target or all
+  console.log('\nms each round');
+  for (const [name, m] of rounds) for (const op of OPS) console.log(`  ${pad(name, 22)}${pad(op, 12)}${m.get(op)!.map((x) => x.toFixed(0)).join(' ')}`);
   const s = results.get('strata-overlay')!;
   const f = results.get('fuse-overlayfs')!;
   const k = results.get('kernel')!;
   const a = results.get('strata API')!;
   console.log('\nratios');
-  // Each round's own ratio too: the two ran back to back, so a slow phase of the machine (they
-  // last minutes here) falls on both; the spread shows how far one run's ratio can be trusted.
+  // Each round's own ratio too: the two ran back to back, so a slow phase of the machine falls
+  // on both; the spread shows how far one run's ratio can be trusted.
   const perRound = (op: Op) => rounds.get('strata-overlay')!.get(op)!.map((x, i) => (x / rounds.get('fuse-overlayfs')!.get(op)![i]!).toFixed(2));
   for (const op of OPS) console.log(`  strata FUSE / fuse-overlayfs  ${pad(op, 10)} ${(s.get(op)! / f.get(op)!).toFixed(2)}×   (target ≤ 1.0×; each round: ${perRound(op).join(' ')})`);
   for (const op of OPS) console.log(`  strata FUSE / kernel          ${pad(op, 10)} ${(s.get(op)! / k.get(op)!).toFixed(2)}×`);
