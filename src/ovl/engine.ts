@@ -344,11 +344,12 @@ export class Engine implements LookupEnv {
     if (e.upper && !e.isDir) this.onRemove?.(e);
     // a non-directory's other names lose a link
     if (!e.isDir) this.changed(e);
-    // a removed directory's inode lives on while open: a merged one still says nlink 1, any other 0
+    // a removed directory's inode lives on while open, stat'ing its real dir: a merged one still
+    // says nlink 1, an upper one 0 (gone), a lower one its lower dir's count (untouched)
     const st = e.isDir ? lstatMaybe(this.realPath(e)) : undefined;
     if (st) {
       const s = this.dirStat(e, st);
-      e.removedStat = e.isMerge ? s : { ...s, nlink: 0 };
+      e.removedStat = e.upper && !e.isMerge ? { ...s, nlink: 0 } : s;
     }
   }
 

@@ -84,9 +84,10 @@ export function renameEntries(engine: Engine, odir: OvlEntry, oname: string, ndi
     }
   }
 
-  // an overwritten file may still be open: keep its origin decoded (see OvlOpenFile.stat)
-  if (overwrite && target !== null && !target.isDir && target.upper) {
-    engine.origin(target);
+  // an overwritten file or directory may still be open: keep a file's origin decoded (see
+  // OvlOpenFile.stat) and a directory's last attributes (FUSE's fstat of it comes by node)
+  if (overwrite && target !== null) {
+    if (!target.isDir && target.upper) engine.origin(target);
     engine.beforeRemove(target);
   }
   engine.copyUp(old, 'rename');

@@ -204,6 +204,27 @@ export const SCENARIOS: Scenario[] = [
     ],
   },
   {
+    // fuzz FUSE seed 2500077: FUSE's fstat of a directory comes by node, which had no attributes left
+    name: 'fstat of open directories that a rename replaced: pure upper, merged, lower only',
+    fixture: fixture([[dir('m'), file('m/x', 3), dir('l')], [dir('m')]]),
+    ops: [
+      { op: 'mkdir', path: '/u', mode: 0o700 },
+      { op: 'open', path: '/u', flags: ['RDONLY'], mode: 0, h: 1 },
+      { op: 'unlink', path: '/m/x' },
+      { op: 'open', path: '/m', flags: ['RDONLY'], mode: 0, h: 2 },
+      { op: 'open', path: '/l', flags: ['RDONLY'], mode: 0, h: 3 },
+      { op: 'mkdir', path: '/s1', mode: 0o755 },
+      { op: 'mkdir', path: '/s2', mode: 0o755 },
+      { op: 'mkdir', path: '/s3', mode: 0o755 },
+      { op: 'rename', from: '/s1', to: '/u', flags: [] },
+      { op: 'rename', from: '/s2', to: '/m', flags: [] },
+      { op: 'rename', from: '/s3', to: '/l', flags: [] },
+      { op: 'fstat', h: 1 },
+      { op: 'fstat', h: 2 },
+      { op: 'fstat', h: 3 },
+    ],
+  },
+  {
     name: 'a change through a handle whose name is gone shows at the names left (hard links)',
     fixture: fixture([[file('e', 10)]]),
     ops: [
