@@ -108,11 +108,11 @@ class NodeTable {
 /**
  * What the kernel must be told about its cached attributes: node IDs an operation changed, and
  * the node IDs that are other names of one upper inode (non-directories seen with more than one
- * link), so a change through one name reaches the others. Names of a lower hard link are not
- * recorded: a lower file never changes, and a copy-up makes a new inode for its one name only
- * (index=off). A node stays one of them until the kernel
- * forgets it, even once the link count is back to 1: a name replaced while open lingers as a node
- * of the same file (and with passthrough, writes through another node never reach the server).
+ * link), so a change through one name reaches the others. A node stays one of them until the
+ * kernel forgets it, even once the link count is back to 1: a name replaced while open lingers as
+ * a node of the same file (and with passthrough, writes through another node never reach the
+ * server). Names of a lower hard link are not recorded: a lower file never changes, and a copy-up
+ * makes a new inode for the one name copied (index=off).
  */
 class StaleNodes {
   /** node ID → whether its listing is stale too */
