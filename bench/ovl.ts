@@ -264,8 +264,8 @@ const rounds = new Map<string, Map<Op, number[]>>();
 /**
  * Round `r`: a fresh instance of every target, each warmed by one walk; then each operation on
  * every target in turn, from target r on (each target goes first in some rounds). The targets of
- * one operation run back to back, within a second or so, so that a slow phase of the machine
- * (seconds long here: see bench/README.md) falls on all of them rather than on one.
+ * one operation run back to back, within a second or so, so that a slow moment of the machine
+ * falls on all of them rather than on one, and each round's ratio compares neighbours.
  */
 async function measureRound(targets: Target[], r: number, times: Map<string, Map<Op, number[]>>): Promise<void> {
   const open: { t: Target; surface: Surface; close(): Promise<void> }[] = [];

@@ -91,7 +91,7 @@ export function pathOf(where: UnionPlace): string {
  * What a real layer's errno failure `e` becomes: an OvlError about the union place, so callers
  * never see layer paths. OvlErrors and non-errno throws (bugs) come back unchanged.
  */
-export function unionError(e: unknown, syscall: string, where: UnionPlace, dest?: string): unknown {
+function unionError(e: unknown, syscall: string, where: UnionPlace, dest?: string): unknown {
   if (e instanceof OvlError) return e;
   const code = errnoName(e);
   if (code === undefined) return e;

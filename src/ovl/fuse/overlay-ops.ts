@@ -185,7 +185,7 @@ export class OverlayFuseOps implements FuseOps {
 
   constructor(private readonly core: OverlayCore) {
     this.nodes = new NodeTable(core.root);
-    this.stale = new StaleNodes((id) => core.isUpper(this.nodes.node(id)));
+    this.stale = new StaleNodes((id) => this.isUpper(id));
     core.onAttrChange = (node, listing) => {
       const id = this.nodes.idOf(node);
       if (id !== undefined) this.stale.changed(id, listing);
@@ -197,7 +197,12 @@ export class OverlayFuseOps implements FuseOps {
   }
 
   sharesFile(nodeid: number, attr: FuseAttr): boolean {
-    return this.stale.isShared(nodeid) || (attr.nlink > 1 && this.core.isUpper(this.nodes.node(nodeid)));
+    return this.stale.isShared(nodeid) || (attr.nlink > 1 && this.isUpper(nodeid));
+  }
+
+  /** Whether node `nodeid` is in the upper layer now (a lower file never changes). */
+  private isUpper(nodeid: number): boolean {
+    return this.core.isUpper(this.nodes.node(nodeid));
   }
 
   /** How many node IDs the kernel holds (the root included): for tests of FORGET. */
