@@ -196,6 +196,17 @@ function viewOf(buf: Buffer): DataView {
   return v;
 }
 
+/**
+ * A buffer for FUSE messages of up to `size` bytes, its DataView made now. Made on first use, the
+ * view of a buffer first used long after the mount (the notice buffer, at the first invalidation)
+ * would send the encoders, optimised by then, back to the interpreter for a thousand requests.
+ */
+export function messageBuffer(size: number): Buffer {
+  const buf = Buffer.allocUnsafeSlow(size);
+  viewOf(buf);
+  return buf;
+}
+
 const TWO_32 = 2 ** 32;
 
 /** A u64 below 2^53 (sizes, offsets, node IDs, handles) as two u32 halves: no BigInt. */

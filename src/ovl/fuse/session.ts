@@ -32,6 +32,8 @@ import {
   FOPEN_CACHE_DIR,
   FOPEN_PASSTHROUGH,
   encodeInvalInode,
+  messageBuffer,
+  NOTIFY_INVAL_INODE_SIZE,
   FUSE_FSYNC_FDATASYNC,
   FUSE_GETATTR_FH,
   FUSE_KERNEL_VERSION,
@@ -130,9 +132,9 @@ function wireTimeNs(sec: bigint, nsec: number): bigint {
 
 /** One FUSE connection: the fd of /dev/fuse after mount(2), and the filesystem behind it. */
 export class FuseSession {
-  private readonly req = Buffer.allocUnsafe(REQUEST_BUFFER_SIZE);
-  private readonly reply = Buffer.allocUnsafe(OUT_HEADER_SIZE + MAX_WRITE);
-  private readonly notice = Buffer.allocUnsafe(64);
+  private readonly req = messageBuffer(REQUEST_BUFFER_SIZE);
+  private readonly reply = messageBuffer(OUT_HEADER_SIZE + MAX_WRITE);
+  private readonly notice = messageBuffer(NOTIFY_INVAL_INODE_SIZE);
   private readonly poll: BusyPoll;
   /** fuseReadRequest's report: µs the last request took to come. */
   private readonly waited = new Uint32Array(1);
@@ -197,12 +199,15 @@ export class FuseSession {
 
   private dispatch(n: number): void {
     const h = decodeInHeader(this.req);
+    // read here for every request: a field that only a rare path read would, the first time it
+    // came, send this function (optimised by then) back to the interpreter for a thousand requests
+    const { opcode, nodeid } = h;
     const end = Math.max(IN_HEADER_SIZE, Math.min(n, h.len) - h.totalExtlen * 8);
     const args = new ArgReader(this.req, IN_HEADER_SIZE, end);
     const ctx: FuseContext = { uid: h.uid, gid: h.gid, pid: h.pid };
     let error = 0;
     let bodyLen = 0;
-    const handler = this.initialized || h.opcode === Opcode.INIT ? this.handlers.get(h.opcode) : undefined;
+    const handler = this.initialized || opcode === Opcode.INIT ? this.handlers.get(opcode) : undefined;
     if (handler === undefined) {
       error = this.initialized ? -ENOSYS : -EIO;
     } else {
@@ -210,26 +215,26 @@ export class FuseSession {
         bodyLen = handler(h, args, ctx);
       } catch (e) {
         const errno = errnoOf(e);
-        if (h.opcode === Opcode.INIT) {
+        if (opcode === Opcode.INIT) {
           this.initError = e;
           this.stopped = true;
-        } else if (errno === null) this.options.onUnexpectedError?.(e, OPCODE_NAMES.get(h.opcode) ?? String(h.opcode));
+        } else if (errno === null) this.options.onUnexpectedError?.(e, OPCODE_NAMES.get(opcode) ?? String(opcode));
         error = errno ?? NEG_EIO;
       }
     }
-    const noReply = h.opcode === Opcode.FORGET || h.opcode === Opcode.BATCH_FORGET || h.opcode === Opcode.INTERRUPT;
-    if (this.options.log) this.options.log(`${h.unique} ${OPCODE_NAMES.get(h.opcode) ?? h.opcode} node=${h.nodeid} -> ${noReply ? 'no reply' : error ? `error ${-error}` : `${bodyLen} bytes`}`);
+    const noReply = opcode === Opcode.FORGET || opcode === Opcode.BATCH_FORGET || opcode === Opcode.INTERRUPT;
+    if (this.options.log) this.options.log(`${h.unique} ${OPCODE_NAMES.get(opcode) ?? opcode} node=${nodeid} -> ${noReply ? 'no reply' : error ? `error ${-error}` : `${bodyLen} bytes`}`);
     if (noReply) return;
     if (error !== 0) bodyLen = 0;
     // What went stale behind the kernel's back (ops.takeStaleNodes), told even with timeout 0 (the
     // kernel may keep listings, see FuseOps.opendir). A SETATTR reply carries the node's new
     // attributes and the kernel updates a file it wrote to itself: those need no notice.
-    const fresh = h.opcode === Opcode.SETATTR || h.opcode === Opcode.WRITE ? h.nodeid : -1;
+    const fresh = opcode === Opcode.SETATTR || opcode === Opcode.WRITE ? nodeid : -1;
     const stale = this.ops.takeStaleNodes?.() ?? NO_STALE_NODES;
     // before the reply: once the caller has its answer, no other name may show old attributes
     this.notifyStale(stale, fresh);
     this.send(h.unique, error, bodyLen);
-    if (h.opcode === Opcode.INIT && error === 0) this.afterInit();
+    if (opcode === Opcode.INIT && error === 0) this.afterInit();
   }
 
   /**
