@@ -1134,8 +1134,7 @@ static int apply_change(obj_t out, const change_t *c, const char **what) {
 }
 
 /* Gives the new object `out` the metadata of `in` (attributes `st`), in the kernel's order: the
- * owner when it is not the caller's (chown drops security.capability and setuid bits, so it goes
- * first), the xattrs, the permission bits (not a symlink's), the origin, then atime and mtime;
+ * owner (chown drops security.capability and setuid bits, so it goes first), the xattrs, the permission bits (not a symlink's), the origin, then atime and mtime;
  * then the change `c`, if any (apply_change). What of `c` gives the same result made in the copy's
  * own calls is made there: its mode when it sets no owner (which would drop setuid bits set
  * before it), its times when it sets no owner or size either (a truncate moves mtime). Returns 0
@@ -1162,11 +1161,10 @@ static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_
       }
     }
   }
-  if (st->st_uid != geteuid() || st->st_gid != getegid()) {
-    if ((out.path ? fchownat(AT_FDCWD, out.path, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) : fchown(out.fd, st->st_uid, st->st_gid)) < 0) {
-      *what = "chown";
-      return errno;
-    }
+  /* always, as ovl_set_attr: a new object's group may be its directory's (setgid), not the caller's */
+  if ((out.path ? fchownat(AT_FDCWD, out.path, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) : fchown(out.fd, st->st_uid, st->st_gid)) < 0) {
+    *what = "chown";
+    return errno;
   }
   if ((err = copy_xattrs(in, out, r->skip, r->keep, what))) return err;
   if (!S_ISLNK(st->st_mode) && (out.path ? fchmodat(AT_FDCWD, out.path, mode, 0) : fchmod(out.fd, mode)) < 0) {
@@ -1271,6 +1269,12 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
   int err = 0;
   if (data) {
     err = copy_data(in, out, (int64_t)st.st_size, &what);
+    /* durable before it gets a name, as ovl_copy_up_file syncs it: after a crash the copy, which
+     * hides the lower file, must not be there without its data */
+    if (!err && st.st_size > 0 && fsync(out) < 0) {
+      what = "fsync";
+      err = errno;
+    }
   } else if (ftruncate(out, st.st_size) < 0) {
     what = "ftruncate";
     err = errno;
@@ -1357,8 +1361,8 @@ static int get_copy_rules(napi_env env, napi_value v, copy_rules_t *r, bool *has
  * complete where nobody looks and then put in place: a regular file (opened with O_NOATIME where
  * allowed, O_NONBLOCK) as an unnamed O_TMPFILE file in the directory of `tmp`, then linked at
  * `dst`, or where that filesystem has no O_TMPFILE at `tmp` (O_EXCL) and renamed; anything else
- * made at `tmp` and renamed. Then, in this order: a file's data (or with `data` false, just the
- * size, as a hole), and for every kind the metadata (see copy_metadata) by the encoded `rules`
+ * made at `tmp` and renamed. Then, in this order: a file's data, fsync'd (or with `data` false,
+ * just the size, as a hole), and for every kind the metadata (see copy_metadata) by the encoded `rules`
  * (get_copy_rules), with the origin when the rules have a head and src is a directory or has one
  * link (the result says whether it was written). `change` (Float64Array [uid, gid, mode, size],
  * -1 for none) with `atime` and `mtime` (as utimensat's; null to omit) is made on the copy before

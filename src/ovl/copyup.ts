@@ -1,7 +1,8 @@
 /**
  * Making a copy-up's new upper object, as the kernel's ovl_copy_up_one does: built complete out of
- * sight in the work dir, then put in place, with the data, the xattrs (without the overlay's
- * private ones), owner, mode, the origin file handle, atime and mtime; the parent keeps its times.
+ * sight in the work dir, then put in place, with the data (synced first, as the kernel's unless
+ * mounted `volatile`), the xattrs (without the overlay's private ones), owner, mode, the origin
+ * file handle, atime and mtime; the parent keeps its times.
  *
  * The whole sequence is one native call (src/sys copyUp): a regular file is copied between two
  * open files (copy_file_range, a reflink where the filesystem shares extents) and built as an

@@ -198,11 +198,11 @@ function encodeRules(rules: CopyUpXattrRules): Buffer {
  * an unnamed O_TMPFILE file in the directory of `tmp`, linked at `dst` (where that filesystem has
  * no O_TMPFILE, built at `tmp`, O_EXCL, and renamed); a directory, symlink, device, fifo or socket
  * made at `tmp` and renamed. A file gets its data (copy_file_range, a reflink where the filesystem
- * can; with `data` false only the size, as a hole); then every kind gets the owner when it is not
- * this process's (chown drops security.capability and setuid bits, so it goes first), the xattrs
- * but those `rules` exclude (a security.* one the target refuses with EPERM/EOPNOTSUPP is left
- * out), the permission bits (not a symlink's), the origin (for a directory, or what has one link),
- * and last atime and mtime. A `change` is then made on the copy, as a setattr makes it (owner,
+ * can; with `data` false only the size, as a hole), synced before the copy gets its name; then
+ * every kind gets the owner (always, as a new object's group may be its directory's; chown drops
+ * security.capability and setuid bits, so it goes first), the xattrs but those `rules` exclude (a
+ * security.* one the target refuses with EPERM/EOPNOTSUPP is left out), the permission bits (not
+ * a symlink's), the origin (for a directory, or what has one link), and last atime and mtime. A `change` is then made on the copy, as a setattr makes it (owner,
  * mode, size, times; the owner still drops what chown drops), so the copy appears already changed.
  * The directory holding `dst` keeps its atime and mtime. A file is opened with O_NOATIME where
  * allowed, O_NOFOLLOW and O_NONBLOCK; nothing else is opened.

@@ -119,6 +119,47 @@ describe('copyUp: an object with its metadata, in one call', () => {
     assert.ok(fs.readFileSync(p('nodata-dst')).equals(Buffer.alloc(70_000)));
   });
 
+  it("gives every kind its source's owner, even the caller's, where the work dir would give it its own group (setgid)", () => {
+    const work = p('setgid-work');
+    fs.mkdirSync(work);
+    fs.chownSync(work, 0, 4321);
+    fs.chmodSync(work, 0o2755); // what is made in here gets group 4321
+    fs.mkdirSync(p('setgid-up'));
+    fs.writeFileSync(p('mine'), 'the caller owns this');
+    fs.mkdirSync(p('mine-dir'));
+    fs.symlinkSync('mine', p('mine-link'));
+    const ids = (at: string) => [fs.lstatSync(at).uid, fs.lstatSync(at).gid];
+    for (const name of ['mine', 'mine-dir', 'mine-link']) {
+      copyUp(p(name), path.join(work, '#1'), p('setgid-up', name), true, RULES);
+      assert.deepEqual(ids(p('setgid-up', name)), ids(p(name)), name);
+    }
+  });
+
+  it("syncs a file's data before the copy gets its name (strace)", () => {
+    source(p('sync-src'), 100_000);
+    fs.writeFileSync(p('sync-empty'), '');
+    // a child copies: a data copy, an empty file, a data-less copy (only the first has data to sync)
+    const script = `import { copyUp } from ${JSON.stringify(path.resolve('src/sys/index.ts'))};
+      const rules = { skipPrefix: 'trusted.overlay.', keepPrefix: 'trusted.overlay.overlay.', originName: 'trusted.overlay.origin', originHeader: null };
+      process.stdout.write('start\\n');
+      for (const [src, dst, data] of ${JSON.stringify([
+        [p('sync-src'), p('sync-dst'), true],
+        [p('sync-empty'), p('sync-empty-dst'), true],
+        [p('sync-src'), p('sync-nodata-dst'), false],
+      ])}) { copyUp(src, ${JSON.stringify(tmp())}, dst, data, rules); process.stdout.write(dst + '\\n'); }`;
+    const r = spawnSync('strace', ['-f', '-e', 'trace=write,fsync,fdatasync,linkat', '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    // the syscalls after the child said 'start', in order, each with the file it named
+    const calls = r.stderr.split('\n').slice(r.stderr.split('\n').findIndex((l) => l.includes('"start\\n"')) + 1);
+    const seen = calls.filter((l) => /\b(fsync|fdatasync|linkat)\(/.test(l) || /write\(1, "\//.test(l)).map((l) => l.replace(/^\[pid\s+\d+\] /, '').replace(/^\d+ +/, ''));
+    const fd = (l: string) => /^(?:fsync|linkat)\((\d+)/.exec(l)?.[1];
+    assert.match(seen[0]!, /^fsync\(\d+\) += 0/, seen.join('\n'));
+    assert.match(seen[1]!, /^linkat\(\d+, "", .*sync-dst"/, seen.join('\n'));
+    assert.equal(fd(seen[0]!), fd(seen[1]!), 'the file synced is the one linked');
+    assert.deepEqual(seen.slice(2).map((l) => l.split('(')[0]), ['write', 'linkat', 'write', 'linkat', 'write'], seen.join('\n'));
+    assert.ok(fs.readFileSync(p('sync-dst')).equals(fs.readFileSync(p('sync-src'))));
+  });
+
   it('records no origin for a file with several links, an empty one for an empty head, none for a null head', () => {
     source(p('linked'), 10);
     fs.linkSync(p('linked'), p('linked2'));
