@@ -1134,11 +1134,12 @@ static int apply_change(obj_t out, const change_t *c, const char **what) {
 }
 
 /* Gives the new object `out` the metadata of `in` (attributes `st`), in the kernel's order: the
- * owner (chown drops security.capability and setuid bits, so it goes first), the xattrs, the permission bits (not a symlink's), the origin, then atime and mtime;
- * then the change `c`, if any (apply_change). What of `c` gives the same result made in the copy's
- * own calls is made there: its mode when it sets no owner (which would drop setuid bits set
- * before it), its times when it sets no owner or size either (a truncate moves mtime). Returns 0
- * or an errno, with *what naming the failed call. */
+ * owner (chown drops security.capability and setuid bits, so it goes first), the xattrs, the
+ * permission bits (not a symlink's), the origin, then atime and mtime; then the change `c`, if
+ * any (apply_change). What of `c` gives the same result made in the copy's own calls is made
+ * there: its mode when it sets no owner (which would drop setuid bits set before it), its times
+ * when it sets no owner or size either (a truncate moves mtime). Returns 0 or an errno, with
+ * *what naming the failed call. */
 static int copy_metadata(obj_t in, obj_t out, const struct stat *st, const copy_rules_t *r, bool with_origin, const change_t *c,
                          const char **what) {
   int err;
@@ -1362,13 +1363,13 @@ static int get_copy_rules(napi_env env, napi_value v, copy_rules_t *r, bool *has
  * allowed, O_NONBLOCK) as an unnamed O_TMPFILE file in the directory of `tmp`, then linked at
  * `dst`, or where that filesystem has no O_TMPFILE at `tmp` (O_EXCL) and renamed; anything else
  * made at `tmp` and renamed. Then, in this order: a file's data, fsync'd (or with `data` false,
- * just the size, as a hole), and for every kind the metadata (see copy_metadata) by the encoded `rules`
- * (get_copy_rules), with the origin when the rules have a head and src is a directory or has one
- * link (the result says whether it was written). `change` (Float64Array [uid, gid, mode, size],
- * -1 for none) with `atime` and `mtime` (as utimensat's; null to omit) is made on the copy before
- * it is put in place (copy_metadata). The directory of `dst` keeps its atime and mtime. `nums` and
- * `bigs` get the new object's stat (as fstatat's), and bigs[4] the inode number of src. On failure
- * nothing is left at `tmp` or `dst`; ESTALE when src changed type meanwhile.
+ * just the size, as a hole), and for every kind the metadata (see copy_metadata) by the encoded
+ * `rules` (get_copy_rules), with the origin when the rules have a head and src is a directory or
+ * has one link (the result says whether it was written). `change` (Float64Array [uid, gid, mode,
+ * size], -1 for none) with `atime` and `mtime` (as utimensat's; null to omit) is made on the copy
+ * before it is put in place (copy_metadata). The directory of `dst` keeps its atime and mtime.
+ * `nums` and `bigs` get the new object's stat (as fstatat's), and bigs[4] the inode number of src.
+ * On failure nothing is left at `tmp` or `dst`; ESTALE when src changed type meanwhile.
  */
 static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   ARGS(10);

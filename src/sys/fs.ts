@@ -202,8 +202,9 @@ function encodeRules(rules: CopyUpXattrRules): Buffer {
  * every kind gets the owner (always, as a new object's group may be its directory's; chown drops
  * security.capability and setuid bits, so it goes first), the xattrs but those `rules` exclude (a
  * security.* one the target refuses with EPERM/EOPNOTSUPP is left out), the permission bits (not
- * a symlink's), the origin (for a directory, or what has one link), and last atime and mtime. A `change` is then made on the copy, as a setattr makes it (owner,
- * mode, size, times; the owner still drops what chown drops), so the copy appears already changed.
+ * a symlink's), the origin (for a directory, or what has one link), and last atime and mtime. A
+ * `change` is then made on the copy, as a setattr makes it (owner, mode, size, times; the owner
+ * still drops what chown drops), so the copy appears already changed.
  * The directory holding `dst` keeps its atime and mtime. A file is opened with O_NOATIME where
  * allowed, O_NOFOLLOW and O_NONBLOCK; nothing else is opened.
  *

@@ -140,7 +140,7 @@ describe('copyUp: an object with its metadata, in one call', () => {
     fs.writeFileSync(p('sync-empty'), '');
     // a child copies: a data copy, an empty file, a data-less copy (only the first has data to sync)
     const script = `import { copyUp } from ${JSON.stringify(path.resolve('src/sys/index.ts'))};
-      const rules = { skipPrefix: 'trusted.overlay.', keepPrefix: 'trusted.overlay.overlay.', originName: 'trusted.overlay.origin', originHeader: null };
+      const rules = ${JSON.stringify({ ...RULES, originHeader: null })};
       process.stdout.write('start\\n');
       for (const [src, dst, data] of ${JSON.stringify([
         [p('sync-src'), p('sync-dst'), true],
@@ -150,7 +150,8 @@ describe('copyUp: an object with its metadata, in one call', () => {
     const r = spawnSync('strace', ['-f', '-e', 'trace=write,fsync,fdatasync,linkat', '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     // the syscalls after the child said 'start', in order, each with the file it named
-    const calls = r.stderr.split('\n').slice(r.stderr.split('\n').findIndex((l) => l.includes('"start\\n"')) + 1);
+    const lines = r.stderr.split('\n');
+    const calls = lines.slice(lines.findIndex((l) => l.includes('"start\\n"')) + 1);
     const seen = calls.filter((l) => /\b(fsync|fdatasync|linkat)\(/.test(l) || /write\(1, "\//.test(l)).map((l) => l.replace(/^\[pid\s+\d+\] /, '').replace(/^\d+ +/, ''));
     const fd = (l: string) => /^(?:fsync|linkat)\((\d+)/.exec(l)?.[1];
     assert.match(seen[0]!, /^fsync\(\d+\) += 0/, seen.join('\n'));
