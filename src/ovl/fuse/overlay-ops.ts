@@ -115,8 +115,12 @@ class NodeTable {
  * makes a new inode for the one name copied (index=off).
  */
 class StaleNodes {
-  /** node ID → whether its listing is stale too */
-  private readonly pending = new Map<number, boolean>();
+  /**
+   * The changed nodes, each once. An operation changes a handful (a node, its parent, a rename's
+   * two directories), so a list searched from the start: cheaper per request than a Map, whose
+   * iteration allocates until V8 has optimised it.
+   */
+  private pending: StaleNode[] = [];
   private readonly inoOf = new Map<number, bigint>();
   private readonly namesOf = new Map<bigint, Set<number>>();
 
@@ -124,7 +128,14 @@ class StaleNodes {
   constructor(private readonly isUpper: (id: number) => boolean) {}
 
   changed(id: number, listing: boolean): void {
-    this.pending.set(id, listing || (this.pending.get(id) ?? false));
+    const known = this.find(id);
+    if (known === undefined) this.pending.push({ nodeid: id, listing });
+    else if (listing) known.listing = true;
+  }
+
+  private find(id: number): StaleNode | undefined {
+    for (let i = 0; i < this.pending.length; i++) if (this.pending[i]!.nodeid === id) return this.pending[i];
+    return undefined;
   }
 
   /** Records what a reply told the kernel about node `id`. */
@@ -157,19 +168,15 @@ class StaleNodes {
    * a file's pages could wait on a page lock held by a request queued behind us.
    */
   take(): readonly StaleNode[] {
-    if (this.pending.size === 0) return NO_STALE_NODES;
-    const out: StaleNode[] = [];
-    for (const [nodeid, listing] of this.pending) out.push({ nodeid, listing });
-    for (let i = 0, n = out.length; i < n; i++) {
-      const ino = this.inoOf.get(out[i]!.nodeid);
+    if (this.pending.length === 0) return NO_STALE_NODES;
+    const changed = this.pending.length;
+    for (let i = 0; i < changed; i++) {
+      const ino = this.inoOf.get(this.pending[i]!.nodeid);
       if (ino === undefined) continue;
-      for (const other of this.namesOf.get(ino)!) {
-        if (this.pending.has(other)) continue;
-        this.pending.set(other, false);
-        out.push({ nodeid: other, listing: false });
-      }
+      for (const other of this.namesOf.get(ino)!) if (this.find(other) === undefined) this.pending.push({ nodeid: other, listing: false });
     }
-    this.pending.clear();
+    const out = this.pending;
+    this.pending = [];
     return out;
   }
 }
