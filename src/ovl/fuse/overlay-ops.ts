@@ -169,8 +169,9 @@ class StaleNodes {
    */
   take(): readonly StaleNode[] {
     if (this.pending.length === 0) return NO_STALE_NODES;
-    const changed = this.pending.length;
-    for (let i = 0; i < changed; i++) {
+    // the nodes changed, not the other names this loop appends
+    const changedCount = this.pending.length;
+    for (let i = 0; i < changedCount; i++) {
       const ino = this.inoOf.get(this.pending[i]!.nodeid);
       if (ino === undefined) continue;
       for (const other of this.namesOf.get(ino)!) if (this.find(other) === undefined) this.pending.push({ nodeid: other, listing: false });

@@ -298,9 +298,12 @@ export class FuseSession {
     const ops = this.ops;
     const reply = this.reply;
     const B = OUT_HEADER_SIZE;
-    const m = new Map<number, Handler>();
+    const byOpcode: (Handler | undefined)[] = [];
+    const on = (opcode: number, handler: Handler): void => {
+      byOpcode[opcode] = handler;
+    };
 
-    m.set(Opcode.INIT, (_h, args) => {
+    on(Opcode.INIT, (_h, args) => {
       const init = decodeInitIn(args);
       if (init.major > FUSE_KERNEL_VERSION) {
         // A newer major: answer with ours alone, the kernel then retries INIT with it.
@@ -343,10 +346,10 @@ export class FuseSession {
       }) - B;
     });
 
-    m.set(Opcode.DESTROY, () => 0);
-    m.set(Opcode.INTERRUPT, () => NO_REPLY); // every request gets its answer anyway; none blocks for long
+    on(Opcode.DESTROY, () => 0);
+    on(Opcode.INTERRUPT, () => NO_REPLY); // every request gets its answer anyway; none blocks for long
 
-    m.set(Opcode.LOOKUP, (h, args, ctx) => {
+    on(Opcode.LOOKUP, (h, args, ctx) => {
       const name = args.name();
       try {
         return this.entryReply(ops.lookup(ctx, h.nodeid, name));
@@ -356,12 +359,12 @@ export class FuseSession {
       }
     });
 
-    m.set(Opcode.FORGET, (h, args) => {
+    on(Opcode.FORGET, (h, args) => {
       ops.forget(h.nodeid, args.u64());
       return NO_REPLY;
     });
 
-    m.set(Opcode.BATCH_FORGET, (_h, args) => {
+    on(Opcode.BATCH_FORGET, (_h, args) => {
       const count = args.u32();
       args.skip(4);
       for (let i = 0; i < count; i++) {
@@ -371,7 +374,7 @@ export class FuseSession {
       return NO_REPLY;
     });
 
-    m.set(Opcode.GETATTR, (h, args, ctx) => {
+    on(Opcode.GETATTR, (h, args, ctx) => {
       const flags = args.u32();
       args.skip(4);
       const fh = args.u64();
@@ -379,7 +382,7 @@ export class FuseSession {
       return encodeAttrOut(reply, B, attr, this.attrTimeout(h.nodeid, attr)) - B;
     });
 
-    m.set(Opcode.SETATTR, (h, args, ctx) => {
+    on(Opcode.SETATTR, (h, args, ctx) => {
       const valid = args.u32();
       args.skip(4);
       const fh = args.u64();
@@ -406,48 +409,48 @@ export class FuseSession {
       return encodeAttrOut(reply, B, attr, this.attrTimeout(h.nodeid, attr)) - B;
     });
 
-    m.set(Opcode.READLINK, (h, _args, ctx) => {
+    on(Opcode.READLINK, (h, _args, ctx) => {
       const target = ops.readlink(ctx, h.nodeid);
       return reply.write(target, B, 'latin1');
     });
 
-    m.set(Opcode.SYMLINK, (h, args, ctx) => {
+    on(Opcode.SYMLINK, (h, args, ctx) => {
       const name = args.name();
       const target = args.name();
       return this.entryReply(ops.symlink(ctx, h.nodeid, name, target));
     });
 
-    m.set(Opcode.MKNOD, (h, args, ctx) => {
+    on(Opcode.MKNOD, (h, args, ctx) => {
       const mode = args.u32();
       const rdev = args.u32();
       args.skip(8); // umask (already applied to mode), padding
       return this.entryReply(ops.mknod(ctx, h.nodeid, args.name(), mode, rdev));
     });
 
-    m.set(Opcode.MKDIR, (h, args, ctx) => {
+    on(Opcode.MKDIR, (h, args, ctx) => {
       const mode = args.u32();
       args.skip(4); // umask
       return this.entryReply(ops.mkdir(ctx, h.nodeid, args.name(), mode & 0o7777));
     });
 
-    m.set(Opcode.UNLINK, (h, args, ctx) => {
+    on(Opcode.UNLINK, (h, args, ctx) => {
       ops.unlink(ctx, h.nodeid, args.name());
       return 0;
     });
 
-    m.set(Opcode.RMDIR, (h, args, ctx) => {
+    on(Opcode.RMDIR, (h, args, ctx) => {
       ops.rmdir(ctx, h.nodeid, args.name());
       return 0;
     });
 
-    m.set(Opcode.RENAME, (h, args, ctx) => {
+    on(Opcode.RENAME, (h, args, ctx) => {
       const newDir = args.u64();
       const name = args.name();
       ops.rename(ctx, h.nodeid, name, newDir, args.name(), 0);
       return 0;
     });
 
-    m.set(Opcode.RENAME2, (h, args, ctx) => {
+    on(Opcode.RENAME2, (h, args, ctx) => {
       const newDir = args.u64();
       const flags = args.u32();
       args.skip(4);
@@ -456,17 +459,17 @@ export class FuseSession {
       return 0;
     });
 
-    m.set(Opcode.LINK, (h, args, ctx) => {
+    on(Opcode.LINK, (h, args, ctx) => {
       const oldNode = args.u64();
       return this.entryReply(ops.link(ctx, oldNode, h.nodeid, args.name()));
     });
 
-    m.set(Opcode.OPEN, (h, args, ctx) => {
+    on(Opcode.OPEN, (h, args, ctx) => {
       const flags = args.u32();
       return this.openOut(B, h.nodeid, ops.open(ctx, h.nodeid, flags)) - B;
     });
 
-    m.set(Opcode.CREATE, (h, args, ctx) => {
+    on(Opcode.CREATE, (h, args, ctx) => {
       const flags = args.u32();
       const mode = args.u32();
       args.skip(8); // umask, open_flags
@@ -474,14 +477,14 @@ export class FuseSession {
       return this.openOut(this.entryOut(B, entry), entry.nodeid, opened) - B;
     });
 
-    m.set(Opcode.READ, (h, args, ctx) => {
+    on(Opcode.READ, (h, args, ctx) => {
       const fh = args.u64();
       const offset = args.u64();
       const size = Math.min(args.u32(), MAX_WRITE);
       return ops.read(ctx, h.nodeid, fh, reply.subarray(B, B + size), offset);
     });
 
-    m.set(Opcode.WRITE, (h, args, ctx) => {
+    on(Opcode.WRITE, (h, args, ctx) => {
       const fh = args.u64();
       const offset = args.u64();
       const size = args.u32();
@@ -490,9 +493,9 @@ export class FuseSession {
       return encodeSizeOut(reply, B, written) - B;
     });
 
-    m.set(Opcode.STATFS, (h, _args, ctx) => encodeStatfsOut(reply, B, ops.statfs(ctx, h.nodeid)) - B);
+    on(Opcode.STATFS, (h, _args, ctx) => encodeStatfsOut(reply, B, ops.statfs(ctx, h.nodeid)) - B);
 
-    m.set(Opcode.RELEASE, (h, args, ctx) => {
+    on(Opcode.RELEASE, (h, args, ctx) => {
       try {
         ops.release(ctx, h.nodeid, args.u64());
       } finally {
@@ -503,19 +506,19 @@ export class FuseSession {
 
     const flush = ops.flush?.bind(ops);
     if (flush) {
-      m.set(Opcode.FLUSH, (h, args, ctx) => {
+      on(Opcode.FLUSH, (h, args, ctx) => {
         flush(ctx, h.nodeid, args.u64());
         return 0;
       });
     }
 
-    m.set(Opcode.FSYNC, (h, args, ctx) => {
+    on(Opcode.FSYNC, (h, args, ctx) => {
       const fh = args.u64();
       ops.fsync(ctx, h.nodeid, fh, (args.u32() & FUSE_FSYNC_FDATASYNC) !== 0);
       return 0;
     });
 
-    m.set(Opcode.SETXATTR, (h, args, ctx) => {
+    on(Opcode.SETXATTR, (h, args, ctx) => {
       const size = args.u32();
       const flags = args.u32();
       const name = args.text();
@@ -523,56 +526,54 @@ export class FuseSession {
       return 0;
     });
 
-    m.set(Opcode.GETXATTR, (h, args, ctx) => {
+    on(Opcode.GETXATTR, (h, args, ctx) => {
       const size = args.u32();
       args.skip(4);
       return this.sizedReply(ops.getxattr(ctx, h.nodeid, args.text()), size);
     });
 
-    m.set(Opcode.LISTXATTR, (h, args, ctx) => {
+    on(Opcode.LISTXATTR, (h, args, ctx) => {
       const size = args.u32();
       const names = ops.listxattr(ctx, h.nodeid);
       return this.sizedReply(Buffer.from(names.map((n) => `${n}\0`).join(''), 'utf8'), size);
     });
 
-    m.set(Opcode.REMOVEXATTR, (h, args, ctx) => {
+    on(Opcode.REMOVEXATTR, (h, args, ctx) => {
       ops.removexattr(ctx, h.nodeid, args.text());
       return 0;
     });
 
     const opendir = ops.opendir?.bind(ops);
     if (opendir) {
-      m.set(Opcode.OPENDIR, (h, args, ctx) => {
+      on(Opcode.OPENDIR, (h, args, ctx) => {
         const fh = opendir(ctx, h.nodeid, args.u32());
         // a caching mount lets the kernel keep listings: every change to a listing goes through it
         return encodeOpenOut(reply, B, fh, this.caching ? FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE : 0) - B;
       });
     }
 
-    m.set(Opcode.READDIR, (h, args, ctx) => this.readdir(h, args, ctx, false));
-    m.set(Opcode.READDIRPLUS, (h, args, ctx) => this.readdir(h, args, ctx, true));
+    on(Opcode.READDIR, (h, args, ctx) => this.readdir(h, args, ctx, false));
+    on(Opcode.READDIRPLUS, (h, args, ctx) => this.readdir(h, args, ctx, true));
 
     const releasedir = ops.releasedir?.bind(ops);
     if (releasedir) {
-      m.set(Opcode.RELEASEDIR, (h, args, ctx) => {
+      on(Opcode.RELEASEDIR, (h, args, ctx) => {
         releasedir(ctx, h.nodeid, args.u64());
         return 0;
       });
     }
 
-    m.set(Opcode.FSYNCDIR, (h, args, ctx) => {
+    on(Opcode.FSYNCDIR, (h, args, ctx) => {
       const fh = args.u64();
       ops.fsyncdir(ctx, h.nodeid, fh, (args.u32() & FUSE_FSYNC_FDATASYNC) !== 0);
       return 0;
     });
 
-    m.set(Opcode.ACCESS, (h, args, ctx) => {
+    on(Opcode.ACCESS, (h, args, ctx) => {
       ops.access(ctx, h.nodeid, args.u32());
       return 0;
     });
 
-    const byOpcode: (Handler | undefined)[] = [];
-    for (const [opcode, handler] of m) byOpcode[opcode] = handler;
     return byOpcode;
   }
 
