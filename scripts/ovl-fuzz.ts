@@ -22,6 +22,7 @@ import { renderDivergence, runComparison, shrinkDivergence, type Divergence } fr
 import { FUSE_CACHED_LISTING_IMPURE, FUSE_STATFS_MAGIC, fuseOverlayfsSide, kernelSide, strataFuseSide, strataFuseUncachedSide } from '../test/ovl/diff/sides.js';
 import type { KnownDifference } from '../test/ovl/diff/compare.js';
 import { asciiJson } from '../test/ovl/diff/bytes.js';
+import { removeWithMounts } from '../test/sys/helpers.js';
 
 interface Args {
   ops: number;
@@ -91,7 +92,9 @@ async function main(): Promise<void> {
   // made now, so that a bad --out fails before the run, not when a divergence is to be written
   fs.mkdirSync(args.out, { recursive: true });
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ovl-fuzz-'));
-  process.on('exit', () => fs.rmSync(workDir, { recursive: true, force: true }));
+  // an interrupted run still unmounts its fixture (exit listeners run on process.exit, not on a signal)
+  process.on('exit', () => removeWithMounts(workDir));
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) process.on(signal, () => process.exit(code));
   // a FUSE mount reports the FUSE statfs magic: accepted, as in the CI tests
   const known: KnownDifference[] = args.target === 'fuse-overlayfs' ? [FUSE_STATFS_MAGIC] : args.target.startsWith('fuse') ? [FUSE_STATFS_MAGIC, FUSE_CACHED_LISTING_IMPURE] : [];
   const sides = { ref: kernelSide('kernel'), cand: candidate(args.target), workDir, known };

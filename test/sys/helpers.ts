@@ -12,8 +12,8 @@ import { MNT_DETACH, umount2, type FileStat } from '../../src/sys/index.js';
 
 export const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/strata_native.node');
 
-/** Mount points below `dir` (deepest first), from /proc/self/mountinfo. */
-function mountsBelow(dir: string): string[] {
+/** Mount points at or below `dir` (deepest first), from /proc/self/mountinfo. */
+export function mountsBelow(dir: string): string[] {
   const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
   return fs
     .readFileSync('/proc/self/mountinfo', 'latin1')
@@ -25,22 +25,25 @@ function mountsBelow(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/**
+ * Removes `dir` and everything in it, first detaching any mount left at or below it: a recursive
+ * remove would otherwise go through a live mount and delete what it shows (a lower layer's files).
+ */
+export function removeWithMounts(dir: string): void {
+  for (const mp of mountsBelow(dir)) {
+    try {
+      umount2(Buffer.from(mp, 'latin1'), MNT_DETACH);
+    } catch {
+      /* already gone */
+    }
+  }
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
 /** A fresh scratch dir; `cleanup()` detaches any mount left below it, then removes it. */
 export function scratch(prefix = 'strata-sys-'): { dir: string; cleanup: () => void } {
   const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), prefix)));
-  return {
-    dir,
-    cleanup() {
-      for (const mp of mountsBelow(dir)) {
-        try {
-          umount2(Buffer.from(mp, 'latin1'), MNT_DETACH);
-        } catch {
-          /* already gone */
-        }
-      }
-      fs.rmSync(dir, { recursive: true, force: true });
-    },
-  };
+  return { dir, cleanup: () => removeWithMounts(dir) };
 }
 
 /** Creates `dir/name` files (and parent dirs) from a {relative path: content} map. */

@@ -227,12 +227,21 @@ export class FsExecutor implements Executor {
     return { merged, upper: observeUpper(this.dirs.upper) };
   }
 
+  /** Closes the open handles and unmounts, even when closing a handle failed (that error is thrown after). */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    for (const fd of this.handles.values()) fs.closeSync(fd);
+    let failure: unknown = null;
+    for (const fd of this.handles.values()) {
+      try {
+        fs.closeSync(fd);
+      } catch (e) {
+        failure ??= e; // a FUSE server that died fails the FLUSH of every handle
+      }
+    }
     this.handles.clear();
     await this.unmount();
+    if (failure !== null) throw failure;
   }
 }
 

@@ -2,7 +2,8 @@
  * The harness proved on real systems: two kernel mounts of two identical fixtures must agree on
  * everything (no false positives from inode numbers, times or workdirs), and the harness must see
  * a real behavioural difference when there is one (redirect_dir=follow vs on), and names that are
- * not UTF-8 reach the kernel and come back as the same bytes.
+ * not UTF-8 reach the kernel and come back as the same bytes; a side that cannot be closed leaves
+ * nothing mounted behind.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,7 +11,10 @@ import { describe, it } from 'node:test';
 import { tempDir } from '../../helpers/tmp.js';
 import { expectNoDivergence, expectScenarioAgrees } from './check.js';
 import { bytesOf } from './bytes.js';
-import { NAME_FF_FE, NAME_LATIN1, NAME_UTF8, buildFixture, type FixtureDesc } from './fixture.js';
+import { mountsBelow } from '../../sys/helpers.js';
+import type { SideSpec } from './executor.js';
+import { NAME_FF_FE, NAME_LATIN1, NAME_UTF8, buildFixture, generateFixture, type FixtureDesc } from './fixture.js';
+import { FsExecutor } from './fs-executor.js';
 import { runComparison } from './runner.js';
 import { SCENARIOS } from './scenarios.js';
 import { kernelSide } from './sides.js';
@@ -36,6 +40,24 @@ describe('differential harness: kernel vs kernel', () => {
       r.divergence.items.some((i) => i.area === 'upper' && i.path === '/a2' && /trusted\.overlay\.redirect="a"/.test(i.cand ?? '')),
       `the redirect xattr shows in the upper diff:\n${JSON.stringify(r.divergence.items, null, 1)}`,
     );
+  });
+
+  it('a side that cannot be unmounted fails the comparison and leaves no mount or file behind', async () => {
+    const workDir = tempDir('ovl-diff-');
+    // the kernel overlay, with an unmount that fails as a wedged FUSE server's fusermount3 would
+    const stuck: SideSpec = {
+      name: 'stuck',
+      async open(dirs, config) {
+        await kernelSide().open(dirs, config);
+        return new FsExecutor('stuck', dirs, () => {
+          throw new Error('cannot unmount');
+        });
+      },
+    };
+    const run = runComparison({ ref: kernelSide(), cand: stuck, config: 'on', workDir, fixture: generateFixture(5), ops: { count: 5, seed: 5 } });
+    await assert.rejects(run, /cannot unmount/);
+    assert.deepEqual(mountsBelow(workDir), [], 'the stuck mount was detached');
+    assert.deepEqual(fs.readdirSync(workDir), [], 'the fixtures were removed');
   });
 
   it('names that are not UTF-8 go to the kernel and come back as the same bytes', async () => {

@@ -4,8 +4,8 @@
  * divergence. Operations come from the seeded generator (driven by the reference side's
  * observations) or from a fixed script (a replay or a shrinking attempt).
  */
-import fs from 'node:fs';
 import path from 'node:path';
+import { removeWithMounts } from '../../sys/helpers.js';
 import { asciiJson, showByteString } from './bytes.js';
 import { diffObservations, diffOutcomes, dropKnown, renderItems, type DiffItem, type KnownDifference } from './compare.js';
 import type { Executor, RedirectConfig, SideSpec } from './executor.js';
@@ -55,7 +55,8 @@ export async function runComparison(spec: ComparisonSpec): Promise<ComparisonRes
   } finally {
     const failures: unknown[] = [];
     for (const ex of opened.reverse()) await ex.close().catch((e: unknown) => failures.push(e));
-    fs.rmSync(base, { recursive: true, force: true });
+    // a mount whose close failed is detached first, or the remove would go through it
+    removeWithMounts(base);
     // A side that cannot be closed cleanly (a FUSE server that died) is a failure of its own;
     // a divergence found before it stays the result (it usually explains the crash).
     if (failures.length) {

@@ -65,7 +65,13 @@ export function fuseSide(name: string, argv: readonly string[], extraOptions: (c
     name,
     async open(dirs: LayerDirs, config: RedirectConfig): Promise<Executor> {
       const opts = [`lowerdir=${dirs.lowers.join(':')}`, `upperdir=${dirs.upper}`, `workdir=${dirs.work}`, ...extraOptions(config)];
-      run(argv[0]!, [...argv.slice(1), '-o', opts.join(','), dirs.mnt], `mounting ${name}`);
+      try {
+        run(argv[0]!, [...argv.slice(1), '-o', opts.join(','), dirs.mnt], `mounting ${name}`);
+      } catch (e) {
+        // failed or timed out after the mount was made: nobody would unmount it
+        if (isMounted(dirs.mnt)) umount2(dirs.mnt, MNT_DETACH);
+        throw e;
+      }
       if (!isMounted(dirs.mnt)) throw new Error(`mounting ${name}: ${dirs.mnt} is not a mount point after the command returned`);
       return new FsExecutor(name, dirs, () => {
         try {
