@@ -3,10 +3,10 @@
  * command (fuse-overlayfs, strata-overlay), and strata's path API (api-executor.ts).
  */
 import { spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MNT_DETACH, mountFs, umount2 } from '../../../src/sys/index.js';
+import { mountsBelow } from '../../sys/helpers.js';
 import type { KnownDifference } from './compare.js';
 import type { Executor, RedirectConfig, SideSpec } from './executor.js';
 import type { LayerDirs } from './fixture.js';
@@ -52,7 +52,7 @@ function run(cmd: string, args: string[], what: string): void {
 
 /** Whether `dir` is a mount point now. */
 export function isMounted(dir: string): boolean {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').some((l) => l.split(' ')[4] === dir);
+  return mountsBelow(dir).includes(dir);
 }
 
 /**
