@@ -25,6 +25,11 @@ export function mountsBelow(dir: string): string[] {
     .sort((a, b) => b.length - a.length);
 }
 
+/** Whether `dir` is a mount point now. */
+export function isMountPoint(dir: string): boolean {
+  return mountsBelow(dir).includes(dir);
+}
+
 /**
  * Removes `dir` and everything in it, first detaching any mount left at or below it: a recursive
  * remove would otherwise go through a live mount and delete what it shows (a lower layer's files).

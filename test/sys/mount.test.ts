@@ -27,17 +27,9 @@ import {
   openTree,
   umount2,
 } from '../../src/sys/index.js';
-import { scratch, writeTree } from './helpers.js';
+import { isMountPoint, scratch, writeTree } from './helpers.js';
 
 const OVERLAY_MAGIC = 0x794c7630;
-
-/** True when `dir` is a mount point (listed in /proc/self/mountinfo). */
-function isMountPoint(dir: string): boolean {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((l) => l.split(' ')[4] === dir);
-}
 
 describe('mounts', () => {
   let dir = '';

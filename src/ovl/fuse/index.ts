@@ -34,12 +34,12 @@
  *   await server.unmount();
  *
  * The pieces: `protocol.ts` (opcodes, struct layouts, encoders over a DataView, fast before V8
- * has optimised anything), `session.ts` (the blocking
- * request loop: one read, one handler, one write; its per-request path avoids loads and calls
- * that only rare requests reach: V8 deoptimises code the first time such a path runs, and the
- * loop then spends a thousand requests in the interpreter), `busy-poll.ts` (how long the loop polls for the
- * next request before it sleeps, adapting to how soon requests come), `ops.ts` (the `FuseOps`
- * contract a filesystem implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
+ * has optimised anything), `session.ts` (the blocking request loop: one read, one handler, one
+ * write; its per-request path avoids loads and calls that only rare requests reach: V8
+ * deoptimises code the first time such a path runs, and the loop then spends a thousand requests
+ * in the interpreter), `busy-poll.ts` (how long the loop polls for the next request before it
+ * sleeps, adapting to how soon requests come), `ops.ts` (the `FuseOps` contract a filesystem
+ * implements, node-ID based), `overlay-ops.ts` (FuseOps over the overlay engine: node table with
  * lookup counts, handles, caller uid/gid), `mount.ts` (/dev/fuse and mount(2)), `worker.ts` and
  * `worker-main.ts` (serving from a worker thread), `passthrough.ts` (open files the kernel does
  * its own I/O on, one mode per node), `mount-options.ts` and `cli.ts` (the

@@ -44,6 +44,9 @@ export interface ComparisonResult {
 let runCounter = 0;
 
 export async function runComparison(spec: ComparisonSpec): Promise<ComparisonResult> {
+  // A comparison's awaits never reach the event loop: let it turn once per comparison, so that a
+  // long fuzz run or shrink still runs its timers and signal listeners (ovl-fuzz's SIGINT/SIGTERM).
+  await new Promise((resolve) => setImmediate(resolve));
   const base = path.join(spec.workDir, `run-${process.pid}-${runCounter++}`);
   const refDirs = buildFixture(spec.fixture, path.join(base, 'ref'));
   const candDirs = buildFixture(spec.fixture, path.join(base, 'cand'));

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MNT_DETACH, mountFs, umount2 } from '../../../src/sys/index.js';
-import { mountsBelow } from '../../sys/helpers.js';
+import { isMountPoint } from '../../sys/helpers.js';
 import type { KnownDifference } from './compare.js';
 import type { Executor, RedirectConfig, SideSpec } from './executor.js';
 import type { LayerDirs } from './fixture.js';
@@ -50,11 +50,6 @@ function run(cmd: string, args: string[], what: string): void {
   if (r.status !== 0) throw new Error(`${what}: ${cmd} ${args.join(' ')} exited ${r.status}: ${r.stderr.trim()}`);
 }
 
-/** Whether `dir` is a mount point now. */
-export function isMounted(dir: string): boolean {
-  return mountsBelow(dir).includes(dir);
-}
-
 /**
  * A FUSE overlay started by a command that takes fuse-overlayfs's arguments
  * (`-o lowerdir=A:B,upperdir=U,workdir=W MNT`) and returns once the mount is live; unmounted with
@@ -69,16 +64,16 @@ export function fuseSide(name: string, argv: readonly string[], extraOptions: (c
         run(argv[0]!, [...argv.slice(1), '-o', opts.join(','), dirs.mnt], `mounting ${name}`);
       } catch (e) {
         // failed or timed out after the mount was made: nobody would unmount it
-        if (isMounted(dirs.mnt)) umount2(dirs.mnt, MNT_DETACH);
+        if (isMountPoint(dirs.mnt)) umount2(dirs.mnt, MNT_DETACH);
         throw e;
       }
-      if (!isMounted(dirs.mnt)) throw new Error(`mounting ${name}: ${dirs.mnt} is not a mount point after the command returned`);
+      if (!isMountPoint(dirs.mnt)) throw new Error(`mounting ${name}: ${dirs.mnt} is not a mount point after the command returned`);
       return new FsExecutor(name, dirs, () => {
         try {
           run('fusermount3', ['-u', dirs.mnt], `unmounting ${name}`);
         } catch (e) {
           // A crashed or wedged server: detach the mount so the fixture can be removed, then report.
-          if (isMounted(dirs.mnt)) umount2(dirs.mnt, MNT_DETACH);
+          if (isMountPoint(dirs.mnt)) umount2(dirs.mnt, MNT_DETACH);
           throw e;
         }
       });
