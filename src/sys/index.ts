@@ -15,7 +15,9 @@
  * that returns the copy's stat; `fuseReadRequest`, a FUSE server's read of its next
  * request that busy-polls a short while before it sleeps; and `lstat`/`lstatMaybe`/`fstat`, which
  * Node has, but whose fs.Stats (four Dates, bigint arithmetic) costs more than the syscall on the
- * overlay's hottest path: these fill two typed arrays and return a plain `FileStat`.
+ * overlay's hottest path: these fill two typed arrays and return a plain `FileStat`. What is
+ * mounted where comes from one reader of /proc/self/mountinfo (mountinfo.ts: `mountTable`,
+ * `mountOf`, `mountsBelow`, `isMountPoint`).
  *
  * The lifecycle of an extracted layer, told through these calls:
  *
@@ -41,6 +43,7 @@ export { SysError, isSysError } from './error.js';
 export type { PathLike } from './native.js';
 export * from './constants.js';
 export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs, type FsParam } from './mount.js';
+export { mountTable, mountOf, mountsBelow, isMountPoint, type MountEntry } from './mountinfo.js';
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
 export { mknod, mknodat, renameat2, linkat, utimensat, lstat, lstatMaybe, fstat, syncfs, copyUp, direntTypes, type CopiedUp, type CopyUpChange, type CopyUpXattrRules, type FileStat, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';

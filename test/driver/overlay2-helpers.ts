@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { TarReader, type TarEntry } from '../../src/archive/index.js';
-import { mountTable } from '../../src/driver/overlay2/index.js';
+import { mountTable } from '../../src/sys/index.js';
 import * as sys from '../../src/sys/index.js';
 import { tempDir } from '../helpers/tmp.js';
 

@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chainId as makeChainId } from '../../src/digest/index.js';
-import { mountTable } from '../../src/driver/overlay2/index.js';
+import { mountTable } from '../../src/sys/index.js';
 import type { LayerInfo, LayerStore, MountInfo } from '../../src/layer/index.js';
 import * as sys from '../../src/sys/index.js';
 

@@ -8,27 +8,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { MNT_DETACH, umount2, type FileStat } from '../../src/sys/index.js';
+import { MNT_DETACH, mountsBelow, umount2, type FileStat } from '../../src/sys/index.js';
 
 export const ADDON = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../build/Release/strata_native.node');
-
-/** Mount points at or below `dir` (deepest first), from /proc/self/mountinfo. */
-export function mountsBelow(dir: string): string[] {
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'latin1')
-    .split('\n')
-    .map((line) => line.split(' ')[4])
-    .filter((mp): mp is string => mp !== undefined)
-    .map(unescape)
-    .filter((mp) => mp === dir || mp.startsWith(dir + '/'))
-    .sort((a, b) => b.length - a.length);
-}
-
-/** Whether `dir` is a mount point now. */
-export function isMountPoint(dir: string): boolean {
-  return mountsBelow(dir).includes(dir);
-}
 
 /**
  * Removes `dir` and everything in it, first detaching any mount left at or below it: a recursive
@@ -37,7 +19,7 @@ export function isMountPoint(dir: string): boolean {
 export function removeWithMounts(dir: string): void {
   for (const mp of mountsBelow(dir)) {
     try {
-      umount2(Buffer.from(mp, 'latin1'), MNT_DETACH);
+      umount2(mp, MNT_DETACH);
     } catch {
       /* already gone */
     }

@@ -18,6 +18,7 @@ import {
   fsconfig,
   fsmount,
   fsopen,
+  isMountPoint,
   lgetxattr,
   major,
   minor,
@@ -27,7 +28,7 @@ import {
   openTree,
   umount2,
 } from '../../src/sys/index.js';
-import { isMountPoint, scratch, writeTree } from './helpers.js';
+import { scratch, writeTree } from './helpers.js';
 
 const OVERLAY_MAGIC = 0x794c7630;
 

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { StrataError } from '../../errors/index.js';
 import { DIFF_DIR, MERGED_DIR, WORK_DIR } from '../overlay2/layout.js';
-import { mountOf } from '../overlay2/system.js';
+import { mountOf } from '../../sys/index.js';
 import type { MergedMounter, MountMethod, MountRequest } from '../overlay2/mount.js';
 
 /** The mount type strata-overlay's mounts carry in /proc/self/mountinfo. */

@@ -67,7 +67,7 @@ export { generateLinkId, base32, DOCKER_MAX_DEPTH, KERNEL_MAX_STACK } from './la
 export { dockerMountData, relativeMountData, lowerdirPlusParams, type MountMethod, type MountRequest } from './mount.js';
 export { parseStorageOpt } from './options.js';
 export { QUOTA_NOT_SUPPORTED } from './quota.js';
-export { pageSize, mountTable, isOverlayMount } from './system.js';
+export { pageSize, isOverlayMount } from './system.js';
 
 export interface Overlay2InitExtras {
   /** Force the mount strategy: false pretends the kernel lacks `lowerdir+` (tests). */

@@ -20,7 +20,6 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { StrataError } from '../../errors/index.js';
 import * as sys from '../../sys/index.js';
-import { mountOf } from './system.js';
 import { runningInUserNS } from './detect.js';
 
 /** moby's `quota.ErrQuotaNotSupported`. */
@@ -50,7 +49,7 @@ export function newQuotaControl(home: string): QuotaControl {
   const dev = path.join(home, 'backingFsBlockDev');
   fs.rmSync(dev, { force: true });
   sys.mknod(dev, sys.constants.S_IFBLK | 0o600, sys.major(st.dev), sys.minor(st.dev));
-  const m = mountOf(home);
+  const m = sys.mountOf(home);
   const opts = (m?.superOptions ?? '').split(',');
   const enforced = opts.includes('prjquota') || opts.includes('pquota') || opts.includes('pqenforce');
   if (!m || !enforced) throw new StrataError('QUOTA_NOT_SUPPORTED', QUOTA_NOT_SUPPORTED);

@@ -51,7 +51,7 @@
  */
 export type { FuseAttr, FuseContext, FuseDirent, FuseEntry, FuseOpened, FuseOps, FuseSetattr, FuseStatfs } from './ops.js';
 export { FuseSession, MAX_WRITE, type FuseSessionOptions } from './session.js';
-export { openFuseDevice, mountFuse, unmountFuse, isMountPoint, type FuseMountOptions } from './mount.js';
+export { openFuseDevice, mountFuse, unmountFuse, type FuseMountOptions } from './mount.js';
 export { serveInWorker, type FuseServeOptions, type FuseServer, type FuseOpsFactoryRef } from './worker.js';
 export { OverlayFuseOps, createOverlayFuseOps, toFuseAttr } from './overlay-ops.js';
 export { parseMountOptions, DEFAULT_TIMEOUT, type StrataOverlayMountOptions } from './mount-options.js';

@@ -62,12 +62,3 @@ export function mountFuse(fd: number, mountpoint: string, options: FuseMountOpti
 export function unmountFuse(mountpoint: string, options: { lazy?: boolean } = {}): void {
   umount2(mountpoint, options.lazy ? MNT_DETACH : 0);
 }
-
-/** True when `dir` is a mount point of this mount namespace (listed in /proc/self/mountinfo). */
-export function isMountPoint(dir: string): boolean {
-  const unescaped = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .some((line) => line !== '' && unescaped(line.split(' ')[4] ?? '') === dir);
-}

@@ -11,7 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { FuseError } from './errors.js';
-import { isMountPoint, unmountFuse, type FuseMountOptions } from './mount.js';
+import { isMountPoint } from '../../sys/index.js';
+import { unmountFuse, type FuseMountOptions } from './mount.js';
 
 /** Where the worker finds the function that builds its `FuseOps` (called with `args`, may be async). */
 export interface FuseOpsFactoryRef {

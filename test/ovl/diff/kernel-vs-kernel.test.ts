@@ -11,7 +11,7 @@ import { describe, it } from 'node:test';
 import { tempDir } from '../../helpers/tmp.js';
 import { expectNoDivergence, expectScenarioAgrees } from './check.js';
 import { bytesOf } from './bytes.js';
-import { mountsBelow } from '../../sys/helpers.js';
+import { mountsBelow } from '../../../src/sys/index.js';
 import type { SideSpec } from './executor.js';
 import { NAME_FF_FE, NAME_LATIN1, NAME_UTF8, buildFixture, generateFixture, type FixtureDesc } from './fixture.js';
 import { FsExecutor } from './fs-executor.js';

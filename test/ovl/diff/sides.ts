@@ -5,8 +5,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MNT_DETACH, mountFs, umount2 } from '../../../src/sys/index.js';
-import { isMountPoint } from '../../sys/helpers.js';
+import { MNT_DETACH, isMountPoint, mountFs, umount2 } from '../../../src/sys/index.js';
 import type { KnownDifference } from './compare.js';
 import type { Executor, RedirectConfig, SideSpec } from './executor.js';
 import type { LayerDirs } from './fixture.js';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { parseArgs } from '../../../src/ovl/fuse/cli.js';
-import { isMountPoint } from '../../../src/ovl/fuse/mount.js';
+import { isMountPoint } from '../../../src/sys/index.js';
 import { lgetxattr, mountFs, umount2, MNT_DETACH } from '../../../src/sys/index.js';
 import { sh, tempDir } from '../../helpers/tmp.js';
 import { diffSnapshots, snapshotTree } from '../../helpers/tree-snapshot.js';

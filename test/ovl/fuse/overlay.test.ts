@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serveInWorker, type FuseServer } from '../../../src/ovl/fuse/worker.js';
-import { isMountPoint } from '../../../src/ovl/fuse/mount.js';
+import { isMountPoint } from '../../../src/sys/index.js';
 import {
   AT_FDCWD,
   MNT_DETACH,

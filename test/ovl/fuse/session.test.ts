@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InitFlag } from '../../../src/ovl/fuse/protocol.js';
-import { isMountPoint } from '../../../src/ovl/fuse/mount.js';
+import { isMountPoint } from '../../../src/sys/index.js';
 import { serveInWorker, type FuseServer } from '../../../src/ovl/fuse/worker.js';
 import { RENAME_EXCHANGE, RENAME_NOREPLACE, RENAME_WHITEOUT, AT_FDCWD, AT_SYMLINK_NOFOLLOW, lgetxattr, renameat2, utimensat } from '../../../src/sys/index.js';
 import { sh, tempDir } from '../../helpers/tmp.js';
