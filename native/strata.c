@@ -1237,10 +1237,17 @@ static int failed(fail_t *f, int err, const char *what, const char *path) {
   return err;
 }
 
+/* What a copy-up syncs before the copy gets its name (the overlay's fsync= mode). */
+typedef enum {
+  SYNC_NONE = 0, /* volatile: nothing */
+  SYNC_DATA = 1, /* auto: a regular file's data, when it has any */
+  SYNC_ALL = 2,  /* strict: a regular file or directory once complete, metadata included */
+} copy_sync_t;
+
 /* Copies the regular file `src` (attributes `lst`, from lstat) to `dst` through an open file:
  * unnamed beside `tmp` and linked, or where there is no O_TMPFILE built at `tmp` and renamed. */
-static int copy_up_file(const char *src, const char *tmp, const char *dst, const struct stat *lst, bool data, const copy_rules_t *r,
-                        bool with_origin, const change_t *change, struct stat *made, fail_t *f) {
+static int copy_up_file(const char *src, const char *tmp, const char *dst, const struct stat *lst, bool data, copy_sync_t sync,
+                        const copy_rules_t *r, bool with_origin, const change_t *change, struct stat *made, fail_t *f) {
   const int in_flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC;
   int in = open(src, in_flags | O_NOATIME);
   if (in < 0 && errno == EPERM) in = open(src, in_flags);
@@ -1272,7 +1279,7 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
     err = copy_data(in, out, (int64_t)st.st_size, &what);
     /* durable before it gets a name, as ovl_copy_up_file syncs it: after a crash the copy, which
      * hides the lower file, must not be there without its data */
-    if (!err && st.st_size > 0 && fsync(out) < 0) {
+    if (!err && sync == SYNC_DATA && st.st_size > 0 && fsync(out) < 0) {
       what = "fsync";
       err = errno;
     }
@@ -1281,6 +1288,10 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
     err = errno;
   }
   if (!err) err = copy_metadata((obj_t){in, NULL}, (obj_t){out, NULL}, &st, r, with_origin, change, &what);
+  if (!err && sync == SYNC_ALL && fsync(out) < 0) { /* ovl_copy_up_metadata's sync with fsync=strict */
+    what = "fsync";
+    err = errno;
+  }
   if (!err && !named && link_tmpfile(out, dst) < 0) {
     what = "linkat";
     err = errno;
@@ -1304,8 +1315,8 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
 
 /* Copies what is not a regular file (a directory, symlink, device, fifo or socket: attributes
  * `st`) by path: made at `tmp`, labelled, renamed to `dst`; removed again on failure. */
-static int copy_up_other(const char *src, const char *tmp, const char *dst, const struct stat *st, const copy_rules_t *r, bool with_origin,
-                         const change_t *change, struct stat *made, fail_t *f) {
+static int copy_up_other(const char *src, const char *tmp, const char *dst, const struct stat *st, copy_sync_t sync, const copy_rules_t *r,
+                         bool with_origin, const change_t *change, struct stat *made, fail_t *f) {
   if (S_ISDIR(st->st_mode)) {
     if (mkdir(tmp, 0) < 0) return failed(f, errno, "mkdir", tmp);
   } else if (S_ISLNK(st->st_mode)) {
@@ -1320,6 +1331,12 @@ static int copy_up_other(const char *src, const char *tmp, const char *dst, cons
   }
   const char *what = NULL;
   int err = copy_metadata((obj_t){-1, src}, (obj_t){-1, tmp}, st, r, with_origin, change, &what);
+  if (!err && sync == SYNC_ALL && S_ISDIR(st->st_mode)) { /* fsync=strict syncs a directory too, not other kinds */
+    int d = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    what = "fsync";
+    if (d < 0 || fsync(d) < 0) err = errno;
+    if (d >= 0) close(d);
+  }
   if (!err && rename(tmp, dst) < 0) {
     what = "rename";
     err = errno;
@@ -1356,25 +1373,28 @@ static int get_copy_rules(napi_env env, napi_value v, copy_rules_t *r, bool *has
 }
 
 /*
- * copyUp(src, tmp, dst, data, rules, change | null, atime, mtime, nums, bigs) -> origin: boolean
+ * copyUp(src, tmp, dst, data, rules, change | null, atime, mtime, nums, bigs, sync) -> origin: boolean
  *
  * Makes `dst` a copy of the object `src` (never followed) as the kernel's copy-up does, built
  * complete where nobody looks and then put in place: a regular file (opened with O_NOATIME where
  * allowed, O_NONBLOCK) as an unnamed O_TMPFILE file in the directory of `tmp`, then linked at
  * `dst`, or where that filesystem has no O_TMPFILE at `tmp` (O_EXCL) and renamed; anything else
- * made at `tmp` and renamed. Then, in this order: a file's data, fsync'd (or with `data` false,
- * just the size, as a hole), and for every kind the metadata (see copy_metadata) by the encoded
+ * made at `tmp` and renamed. Then, in this order: a file's data (or with `data` false, just the
+ * size, as a hole), fsync'd with `sync` 1 (SYNC_DATA), and for every kind the metadata (see
+ * copy_metadata) by the encoded
  * `rules` (get_copy_rules), with the origin when the rules have a head and src is a directory or
  * has one link (the result says whether it was written). `change` (Float64Array [uid, gid, mode,
  * size], -1 for none) with `atime` and `mtime` (as utimensat's; null to omit) is made on the copy
- * before it is put in place (copy_metadata). The directory of `dst` keeps its atime and mtime.
- * `nums` and `bigs` get the new object's stat (as fstatat's), and bigs[4] the inode number of src.
+ * before it is put in place (copy_metadata); with `sync` 2 (SYNC_ALL) a regular file or directory
+ * is then fsync'd, and with 0 (SYNC_NONE) nothing is. The directory of `dst` keeps its atime and
+ * mtime. `nums` and `bigs` get the new object's stat (as fstatat's), and bigs[4] the inode number of src.
  * On failure nothing is left at `tmp` or `dst`; ESTALE when src changed type meanwhile.
  */
 static napi_value js_copyUp(napi_env env, napi_callback_info info) {
-  ARGS(10);
+  ARGS(11);
   cstr_t src, tmp, dst;
   bool data = true;
+  uint32_t sync_arg;
   bool has_header = false;
   copy_rules_t rules;
   napi_valuetype t;
@@ -1384,6 +1404,12 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   double *nums;
   int64_t *bigs;
   NAPI_CALL(env, napi_get_value_bool(env, argv[3], &data));
+  if (get_u32(env, argv[10], "sync", &sync_arg)) return NULL;
+  if (sync_arg > SYNC_ALL) {
+    throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" argument must be 0, 1 or 2", "sync");
+    return NULL;
+  }
+  const copy_sync_t sync = (copy_sync_t)sync_arg;
   if (get_copy_rules(env, argv[4], &rules, &has_header)) return NULL;
   NAPI_CALL(env, napi_typeof(env, argv[5], &t));
   if (t != napi_null && t != napi_undefined) {
@@ -1415,9 +1441,9 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   if (!f.err) {
     with_origin = has_header && (S_ISDIR(st.st_mode) || st.st_nlink == 1);
     if (S_ISREG(st.st_mode))
-      copy_up_file(src.p, tmp.p, dst.p, &st, data, &rules, with_origin, has_change ? &change : NULL, &made, &f);
+      copy_up_file(src.p, tmp.p, dst.p, &st, data, sync, &rules, with_origin, has_change ? &change : NULL, &made, &f);
     else
-      copy_up_other(src.p, tmp.p, dst.p, &st, &rules, with_origin, has_change ? &change : NULL, &made, &f);
+      copy_up_other(src.p, tmp.p, dst.p, &st, sync, &rules, with_origin, has_change ? &change : NULL, &made, &f);
   }
   if (!f.err) { /* the new entry moved the parent's mtime: put it back (ovl_set_timestamps) */
     struct timespec ts[2] = {pst.st_atim, pst.st_mtim};

@@ -438,6 +438,10 @@ export class PathOverlay implements Overlay {
     return this.run('statfs', '/', () => this.core.statfs());
   }
 
+  syncfs(): Promise<void> {
+    return this.run('syncfs', '/', () => this.core.syncfs());
+  }
+
   close(): Promise<void> {
     return this.run('close', '/', () => this.core.close());
   }

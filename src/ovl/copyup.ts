@@ -1,8 +1,9 @@
 /**
  * Making a copy-up's new upper object, as the kernel's ovl_copy_up_one does: built complete out of
- * sight in the work dir, then put in place, with the data (synced first, as the kernel's unless
- * mounted `volatile`), the xattrs (without the overlay's private ones), owner, mode, the origin
- * file handle, atime and mtime; the parent keeps its times.
+ * sight in the work dir, then put in place, with the data, the xattrs (without the overlay's
+ * private ones), owner, mode, the origin file handle, atime and mtime; the parent keeps its times.
+ * What is synced before the copy gets its name follows the `fsync=` mode: a file's data (auto), a
+ * whole file or directory (strict), nothing (volatile).
  *
  * The whole sequence is one native call (src/sys copyUp): a regular file is copied between two
  * open files (copy_file_range, a reflink where the filesystem shares extents) and built as an
@@ -22,7 +23,7 @@
  * fails leaving no copy is what the kernel shows too.
  */
 import fs from 'node:fs';
-import { copyUp, type CopiedUp, type CopyUpChange, type CopyUpXattrRules } from '../sys/index.js';
+import { copyUp, type CopiedUp, type CopyUpChange, type CopyUpSync, type CopyUpXattrRules } from '../sys/index.js';
 import type { Origins } from './origin.js';
 import * as real from './realfs.js';
 import { OVL_ESCAPED_PREFIX, OVL_PREFIX, XATTR_ORIGIN, fsPath } from './realfs.js';
@@ -64,11 +65,12 @@ function copyRules(origins: Origins, layer: number): CopyUpXattrRules {
 
 /**
  * Makes `dst` (an upper path whose parent exists, and keeps its times) a copy of the lower object,
- * built at the work dir path `tmp` (a regular file: unnamed beside it) with `c.change` made on it;
+ * built at the work dir path `tmp` (a regular file: unnamed beside it) with `c.change` made on it,
+ * synced as `sync` says (the overlay's fsync= mode);
  * returns the lower object's inode number, whether the copy records it as its origin (`origin`: a
  * directory, or a non-directory with one link; a lower hard link's copies are separate inodes, each
  * with its own st_ino), and the copy's stat. On failure nothing is left at `tmp` or `dst`.
  */
-export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins): CopiedUp {
-  return copyUp(fsPath(c.src), fsPath(tmp), fsPath(dst), c.data, copyRules(origins, c.layer), c.change);
+export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins, sync: CopyUpSync): CopiedUp {
+  return copyUp(fsPath(c.src), fsPath(tmp), fsPath(dst), c.data, copyRules(origins, c.layer), c.change, sync);
 }

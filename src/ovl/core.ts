@@ -108,6 +108,18 @@ export class Core implements OverlayCore {
     return out;
   }
 
+  fsyncdir(node: OvlNode, datasync: boolean): void {
+    const e = entryOf(node);
+    this.engine.alive(e, 'fsync');
+    if (!this.engine.syncs || !e.isDir || !e.upper) return;
+    asUnion('fsync', e, () => real.syncFile(this.engine.upperPath(e), datasync));
+  }
+
+  syncfs(): void {
+    if (!this.engine.syncs || this.engine.upper === null) return;
+    asUnion('syncfs', '/', () => real.syncFs(this.engine.upper!));
+  }
+
   statfs(): OvlStatfs {
     const s = real.statfs(this.engine.upper ?? this.engine.lowers[0]!);
     return {

@@ -3,7 +3,7 @@
  * dcache), attributes by the kernel's samefs inode rules, copy-up, whiteouts, and marking
  * directories impure. The operations themselves (core.ts, rename.ts) combine these.
  */
-import type { CopyUpChange } from '../sys/index.js';
+import type { CopyUpChange, CopyUpSync } from '../sys/index.js';
 import { OvlEntry } from './entry.js';
 import { OvlError, asUnion, pathOf, type UnionPlace } from './errors.js';
 import { lookupInLayers, lowerNames, type LookupEnv } from './lookup.js';
@@ -26,7 +26,7 @@ import {
   type Stat,
   toOvlStat,
 } from './realfs.js';
-import type { OvlStat } from './types.js';
+import type { FsyncMode, OvlStat } from './types.js';
 
 let nextDev = 0x3f00;
 
@@ -37,6 +37,9 @@ export interface CopyUpOptions {
 }
 
 const WITH_DATA: CopyUpOptions = { data: true };
+
+/** What a copy-up syncs in each fsync= mode (the kernel's ovl_copy_up_one). */
+const COPY_UP_SYNC: Record<FsyncMode, CopyUpSync> = { auto: 'data', strict: 'all', volatile: 'none' };
 
 /** Longest absolute redirect the kernel writes (redirect_max). */
 const REDIRECT_MAX = 256;
@@ -51,6 +54,9 @@ export class Engine implements LookupEnv {
   /** The overlay's own st_dev, one per instance (as the kernel's anonymous device). */
   readonly dev: number;
   readonly origins: Origins;
+  /** False when mounted volatile: fsync(2) and syncfs(2) of the union then sync nothing (the kernel's ovl_should_sync). */
+  readonly syncs: boolean;
+  private readonly copyUpSync: CopyUpSync;
   private sharedWhiteout: string | null = null;
   /** Called with an entry whose real object is about to lose its name (see beforeRemove). */
   onRemove: ((e: OvlEntry) => void) | null = null;
@@ -67,6 +73,8 @@ export class Engine implements LookupEnv {
     this.root = new OvlEntry(null, '', 'dir', layers.upper !== null, layers.lowers.map((_, layer) => ({ layer, rel: '' })));
     this.dev = nextDev++;
     this.origins = new Origins(layers.lowers);
+    this.syncs = layers.fsync !== 'volatile';
+    this.copyUpSync = COPY_UP_SYNC[layers.fsync];
   }
 
   get readOnly(): boolean {
@@ -225,7 +233,7 @@ export class Engine implements LookupEnv {
     this.copyUp(parent, syscall);
     const stat = asUnion(syscall, e, () => {
       const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data, change: opts.change };
-      const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins);
+      const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins, this.copyUpSync);
       e.upper = true;
       if (e.isDir) e.lowerIno = copied.ino; // what dirStat would lstat the lower dir for
       else {

@@ -69,7 +69,14 @@ export class OvlOpenFile implements OvlFile {
   }
 
   fsync(datasync: boolean): void {
-    asUnion('fsync', this.entry, () => (datasync ? fs.fdatasyncSync(this.current('fsync')) : fs.fsyncSync(this.current('fsync'))));
+    asUnion('fsync', this.entry, () => {
+      const fd = this.current('fsync');
+      // the kernel's ovl_fsync syncs only an upper file (a lower one may be on a read-only
+      // filesystem), and nothing when the overlay is volatile
+      if (!this.onUpper || !this.engine.syncs) return;
+      if (datasync) fs.fdatasyncSync(fd);
+      else fs.fsyncSync(fd);
+    });
   }
 
   setattr(attr: OvlSetattr): OvlStat {

@@ -38,10 +38,16 @@
  * Names: the path API takes text (UTF-8) or Buffer paths; inside, names are byte strings (one char
  * per byte, `realfs.ts`), so names that are not UTF-8 work as they do in the kernel.
  *
+ * Durability follows the kernel's `fsync=` option (`OverlayOptions.fsync`): what a copy-up syncs
+ * (`copyup.ts`, the native call), what fsync(2) of a file (`file.ts`) or directory and syncfs(2)
+ * (`core.ts`) sync; a volatile overlay marks its work dir as the kernel's does, and every open
+ * refuses a work dir so marked (`options.ts`).
+ *
  * Not covered: permission checks (callers act as root; the FUSE
  * server mounts with default_permissions so the kernel checks); the `userxattr`, `index`,
- * `metacopy`, `xino` and `volatile` options; layers on different filesystems (the samefs inode
- * rules are applied regardless). Lower layers must not change while an overlay is open (the
+ * `metacopy` and `xino` options; the volatile kernel's failing every later sync once the upper
+ * filesystem had a writeback error (a process cannot see that without syncing); layers on
+ * different filesystems (the samefs inode rules are applied regardless). Lower layers must not change while an overlay is open (the
  * kernel calls that undefined; the engine caches lower listings).
  */
 import { PathOverlay } from './api.js';

@@ -7,7 +7,7 @@ import crypto from 'node:crypto';
 import { StrataError } from '../errors/index.js';
 import * as real from './realfs.js';
 import { XATTR_IMPURE, kindOfMode } from './realfs.js';
-import type { OverlayOptions, RedirectMode } from './types.js';
+import type { FsyncMode, OverlayOptions, RedirectMode } from './types.js';
 
 /** The kernel's OVL_MAX_STACK. */
 export const MAX_LAYERS = 500;
@@ -26,9 +26,11 @@ export interface Layers {
   workdir: string | null;
   work: string | null;
   redirect: RedirectMode;
+  fsync: FsyncMode;
 }
 
 const MODES: readonly RedirectMode[] = ['on', 'follow', 'nofollow', 'off'];
+const FSYNC_MODES: readonly FsyncMode[] = ['auto', 'strict', 'volatile'];
 
 /** The canonical path of a layer dir given as text, as a byte string (the engine's paths). */
 function realDir(what: string, p: string): string {
@@ -50,30 +52,61 @@ function within(a: string, b: string): boolean {
 
 /**
  * Validates `opts` (1..500 existing lower dirs; upperdir and workdir together, on one filesystem,
- * neither inside the other; with index=off the kernel accepts lowers that overlap them, and so does this) and creates `workdir/work`
- * (mode 000, emptied) as the kernel does at mount.
+ * neither inside the other; with index=off the kernel accepts lowers that overlap them, and so
+ * does this; no incompatible feature left in the work dir) and creates `workdir/work` (mode 000,
+ * emptied; with `volatile` holding the mark of it) as the kernel does at mount.
  */
 export function prepareLayers(opts: OverlayOptions): Layers {
   const redirect = opts.redirectDir ?? 'follow';
   if (!MODES.includes(redirect)) throw new OvlOptionsError(`unknown redirectDir mode ${JSON.stringify(redirect)}`);
+  const fsync = opts.fsync ?? 'auto';
+  if (!FSYNC_MODES.includes(fsync)) throw new OvlOptionsError(`unknown fsync mode ${JSON.stringify(fsync)}`);
   if (!Array.isArray(opts.lowerdirs) || opts.lowerdirs.length === 0) throw new OvlOptionsError('at least one lowerdir is needed');
   if (opts.lowerdirs.length > MAX_LAYERS) throw new OvlOptionsError(`too many lower directories, limit is ${MAX_LAYERS}`);
   const lowers = opts.lowerdirs.map((l) => realDir('lowerdir', l));
   if ((opts.upperdir === undefined) !== (opts.workdir === undefined)) {
     throw new OvlOptionsError(opts.upperdir === undefined ? 'workdir is given without upperdir' : 'upperdir needs a workdir');
   }
-  if (opts.upperdir === undefined || opts.workdir === undefined) return { lowers, upper: null, workdir: null, work: null, redirect };
+  // the kernel ignores volatile without an upper: there is nothing to sync
+  if (opts.upperdir === undefined || opts.workdir === undefined) return { lowers, upper: null, workdir: null, work: null, redirect, fsync: 'auto' };
 
   const upper = realDir('upperdir', opts.upperdir);
   const workdir = realDir('workdir', opts.workdir);
   if (real.lstat(upper).dev !== real.lstat(workdir).dev) throw new OvlOptionsError('workdir and upperdir must reside under the same mount');
   if (within(upper, workdir) || within(workdir, upper)) throw new OvlOptionsError('workdir and upperdir must be separate subtrees');
-  markFreshUpper(upper);
   const work = path.join(workdir, 'work');
+  refuseIncompat(work);
+  markFreshUpper(upper);
   real.removeTree(work);
   real.mkdir(work, 0);
   real.chmod(work, 0);
-  return { lowers, upper, workdir, work, redirect };
+  if (fsync === 'volatile') markVolatile(work);
+  return { lowers, upper, workdir, work, redirect, fsync };
+}
+
+/**
+ * `work/incompat/<feature>` marks an upper dir that a mount with that feature may have left in a
+ * state other mounts must not take (only `volatile` makes one: after a crash its upper may be
+ * half-written). The kernel's mount empties the work dir, but fails on anything in `incompat` and
+ * leaves it there; so does this, before it changes anything.
+ */
+function refuseIncompat(work: string): void {
+  const incompat = path.join(work, 'incompat');
+  const st = real.lstatMaybe(incompat);
+  if (st === undefined || kindOfMode(st.mode) !== 'dir') return; // anything else there is removed with work
+  const [feature] = real.readNames(incompat);
+  if (feature !== undefined) throw new OvlOptionsError(`overlay with incompat feature '${real.textOf(feature)}' cannot be mounted`);
+}
+
+/** What a volatile mount leaves for the next one to find: `work/incompat/volatile/dirty`, all mode 000, as the kernel's. */
+function markVolatile(work: string): void {
+  let dir = work;
+  for (const name of ['incompat', 'volatile']) {
+    dir = path.join(dir, name);
+    real.mkdir(dir, 0);
+    real.chmod(dir, 0);
+  }
+  fs.closeSync(real.open(path.join(dir, 'dirty'), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
 }
 
 /**

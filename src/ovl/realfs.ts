@@ -241,6 +241,27 @@ export function statfs(p: string): fs.StatsFs {
   return fs.statfsSync(fsPath(p));
 }
 
+/** fsync(2) (or fdatasync) of the object at `p`, opened read-only, never following a symlink. */
+export function syncFile(p: string, datasync: boolean): void {
+  const fd = fs.openSync(fsPath(p), fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
+  try {
+    if (datasync) fs.fdatasyncSync(fd);
+    else fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** syncfs(2) of the filesystem holding the directory `p`. */
+export function syncFs(p: string): void {
+  const fd = fs.openSync(fsPath(p), fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    sys.syncfs(fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
 export function lgetxattr(p: string, name: string): Buffer | null {
   return sys.lgetxattr(fsPath(p), name);
 }

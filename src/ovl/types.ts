@@ -33,7 +33,25 @@ export interface OverlayOptions {
   workdir?: string;
   /** Default `'follow'`. */
   redirectDir?: RedirectMode;
+  /** What reaches the disk when (kernel `fsync=`, `volatile` being `fsync=volatile`); default `'auto'`. */
+  fsync?: FsyncMode;
 }
+
+/**
+ * The kernel's `fsync=` modes: what the overlay syncs to the upper filesystem. Without an upper
+ * there is nothing to sync, and the mode is `'auto'`.
+ */
+export type FsyncMode =
+  /** a copied-up regular file's data before the copy gets its name; fsync(2) of an upper file or directory */
+  | 'auto'
+  /** as 'auto', but a copied-up regular file or directory is synced whole, metadata included */
+  | 'strict'
+  /**
+   * nothing: copy-ups, fsync(2) and syncfs(2) sync nothing. The work dir gets
+   * `work/incompat/volatile/dirty`, which stays, so that no later mount (the kernel's or strata's)
+   * takes an upper dir a crash may have left half-written until the user removes it.
+   */
+  | 'volatile';
 
 /** File types as in `fs.Dirent`/d_type, named. */
 export type OvlFileType = 'file' | 'dir' | 'symlink' | 'fifo' | 'socket' | 'char' | 'block';
@@ -146,6 +164,7 @@ export interface OvlFile {
   /** Writes at the end (O_APPEND handles do this for every write). */
   append(buf: Buffer, offset: number, length: number): number;
   truncate(size: number): void;
+  /** fsync(2): syncs the file if it is upper now (never a lower one); nothing when the overlay is volatile (the kernel's ovl_fsync). */
   fsync(datasync: boolean): void;
   stat(): OvlStat;
   /**
@@ -210,6 +229,13 @@ export interface OverlayCore {
   setxattr(node: OvlNode, name: string, value: Buffer, flags: number): void;
   removexattr(node: OvlNode, name: string): void;
   statfs(): OvlStatfs;
+  /**
+   * fsync(2) (`datasync`: fdatasync) of an open directory: syncs its upper dir, if it has one now;
+   * a lower one is never synced. Nothing when the overlay is volatile (the kernel's ovl_dir_fsync).
+   */
+  fsyncdir(node: OvlNode, datasync: boolean): void;
+  /** syncfs(2): flushes the upper filesystem to disk; nothing when volatile or read-only (the kernel's ovl_sync_fs). */
+  syncfs(): void;
   /**
    * Whether the object is in the upper layer already (created there, or copied up), as opposed to
    * still being only a lower layer's. For an open file: where its data now comes from (a read-only
@@ -280,5 +306,7 @@ export interface Overlay {
   listxattr(path: OvlPathLike): Promise<string[]>;
   removexattr(path: OvlPathLike, name: string): Promise<void>;
   statfs(): Promise<OvlStatfs>;
+  /** syncfs(2) of the union: flushes the upper filesystem to disk (OverlayCore.syncfs). */
+  syncfs(): Promise<void>;
   close(): Promise<void>;
 }

@@ -169,6 +169,17 @@ export interface CopyUpChange {
   mtimeNs?: bigint | 'now';
 }
 
+/**
+ * What copyUp syncs to disk before the copy gets its name, as the overlay's `fsync=` mode makes
+ * the kernel's copy-up do: `'data'` a regular file's data when it has any (fsync=auto, the
+ * default), `'all'` a regular file or directory once complete, its metadata included
+ * (fsync=strict), `'none'` nothing (volatile).
+ */
+export type CopyUpSync = 'data' | 'all' | 'none';
+
+/** The addon's numbers for CopyUpSync. */
+const SYNC_CODES: Record<CopyUpSync, number> = { none: 0, data: 1, all: 2 };
+
 /** What copyUp made: the inode number of `src`, whether the copy records it as its origin, and the copy's stat. */
 export interface CopiedUp {
   ino: bigint;
@@ -198,7 +209,7 @@ function encodeRules(rules: CopyUpXattrRules): Buffer {
  * an unnamed O_TMPFILE file in the directory of `tmp`, linked at `dst` (where that filesystem has
  * no O_TMPFILE, built at `tmp`, O_EXCL, and renamed); a directory, symlink, device, fifo or socket
  * made at `tmp` and renamed. A file gets its data (copy_file_range, a reflink where the filesystem
- * can; with `data` false only the size, as a hole), synced before the copy gets its name; then
+ * can; with `data` false only the size, as a hole), synced as `sync` says (CopyUpSync); then
  * every kind gets the owner (always, as a new object's group may be its directory's; chown drops
  * security.capability and setuid bits, so it goes first), the xattrs but those `rules` exclude (a
  * security.* one the target refuses with EPERM/EOPNOTSUPP is left out), the permission bits (not
@@ -212,7 +223,7 @@ function encodeRules(rules: CopyUpXattrRules): Buffer {
  * copy in place. On failure nothing is left at `tmp` or `dst`; ESTALE when `src` was replaced by
  * another type meanwhile.
  */
-export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules, change?: CopyUpChange): CopiedUp {
+export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules, change?: CopyUpChange, sync: CopyUpSync = 'data'): CopiedUp {
   let c: Float64Array | null = null;
   if (change !== undefined) {
     c = changeNums;
@@ -223,7 +234,7 @@ export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolea
   }
   const atime = change?.atimeNs === undefined ? null : toRaw(change.atimeNs, 'atime');
   const mtime = change?.mtimeNs === undefined ? null : toRaw(change.mtimeNs, 'mtime');
-  const origin = native.copyUp(src, tmp, dst, data, encodeRules(rules), c, atime, mtime, statNums, statBigs);
+  const origin = native.copyUp(src, tmp, dst, data, encodeRules(rules), c, atime, mtime, statNums, statBigs, SYNC_CODES[sync]);
   return { ino: statInos[4]!, origin, stat: filled() };
 }
 

@@ -45,7 +45,7 @@ export * from './constants.js';
 export { mount, umount2, fsopen, fsconfig, fsmount, moveMount, openTree, mountFs, type FsParam } from './mount.js';
 export { mountTable, mountOf, mountsBelow, isMountPoint, type MountEntry } from './mountinfo.js';
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
-export { mknod, mknodat, renameat2, linkat, utimensat, lstat, lstatMaybe, fstat, syncfs, copyUp, direntTypes, type CopiedUp, type CopyUpChange, type CopyUpXattrRules, type FileStat, type TimeSpec } from './fs.js';
+export { mknod, mknodat, renameat2, linkat, utimensat, lstat, lstatMaybe, fstat, syncfs, copyUp, direntTypes, type CopiedUp, type CopyUpChange, type CopyUpSync, type CopyUpXattrRules, type FileStat, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
 export { fuseBackingOpen, fuseBackingClose, fuseReadRequest } from './fuse.js';
 export { readdirRaw, nameToHandleAt, openByHandleAt, fsUuid, DT, type RawDirents, type FileHandle } from './handle.js';

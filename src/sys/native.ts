@@ -53,6 +53,7 @@ interface Native {
     mtime: bigint | RawTimespec | null,
     nums: Float64Array,
     bigs: BigInt64Array,
+    sync: number,
   ): boolean;
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;

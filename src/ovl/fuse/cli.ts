@@ -37,6 +37,8 @@ Mounts strata's OverlayFS (the Linux overlay's rules, in TypeScript) through FUS
                   workdir=DIR           scratch dir on the same filesystem as upperdir
                   timeout=SECONDS       how long the kernel caches names and attributes (default ${DEFAULT_TIMEOUT})
                   redirect_dir=MODE     on, follow (default), nofollow or off
+                  fsync=MODE            auto (default), strict or volatile: what reaches the disk when
+                  volatile              fsync=volatile: sync nothing; marks the work dir until removed
                   passthrough=on|off    let the kernel do a copied-up file's reads and writes (default on, Linux >= 6.9)
                   busy_poll=USEC        poll up to this long for the next request before sleeping (default ${DEFAULT_BUSY_POLL_US}, 0: never)
                   fsname=NAME           the source shown in the mount table

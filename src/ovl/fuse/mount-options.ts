@@ -5,7 +5,7 @@
  */
 import path from 'node:path';
 import { MS_DIRSYNC, MS_LAZYTIME, MS_NOATIME, MS_NODIRATIME, MS_NOEXEC, MS_RDONLY, MS_RELATIME, MS_STRICTATIME, MS_SYNCHRONOUS } from '../../sys/index.js';
-import type { OverlayOptions, RedirectMode } from '../types.js';
+import type { FsyncMode, OverlayOptions, RedirectMode } from '../types.js';
 import { DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 import { FuseError } from './errors.js';
 
@@ -63,6 +63,7 @@ const IGNORED_OPTIONS = new Set(['defaults', 'auto', 'noauto', 'user', 'nouser',
 const FIXED_OFF = new Set(['index', 'metacopy', 'xino', 'nfs_export']);
 
 const REDIRECT_MODES: readonly RedirectMode[] = ['on', 'follow', 'nofollow', 'off'];
+const FSYNC_MODES: readonly FsyncMode[] = ['auto', 'strict', 'volatile'];
 
 function usage(message: string): FuseError {
   return new FuseError('FUSE_USAGE', message);
@@ -101,6 +102,7 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
   let upperdir: string | undefined;
   let workdir: string | undefined;
   let redirectDir: RedirectMode | undefined;
+  let fsync: FsyncMode | undefined;
   let timeout = DEFAULT_TIMEOUT;
   let passthrough = true;
   let busyPollUs = DEFAULT_BUSY_POLL_US;
@@ -142,7 +144,12 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
         const mode = need() as RedirectMode;
         if (!REDIRECT_MODES.includes(mode)) throw usage(`redirect_dir=${value}: expected on, follow, nofollow or off`);
         redirectDir = mode;
-      } else if (FIXED_OFF.has(key)) {
+      } else if (key === 'fsync') {
+        const mode = need() as FsyncMode;
+        if (!FSYNC_MODES.includes(mode)) throw usage(`fsync=${value}: expected auto, strict or volatile${value === '0' ? " (fuse-overlayfs's fsync=0 is volatile here)" : ''}`);
+        fsync = mode;
+      } else if (eq < 0 && key === 'volatile') fsync = 'volatile';
+      else if (FIXED_OFF.has(key)) {
         if (value !== 'off') throw usage(`${opt}: strata-overlay supports only ${key}=off`);
       } else if (key === 'fsname') fsname = unescape(need());
       else if (eq < 0 && key in FLAG_OPTIONS) {
@@ -163,5 +170,6 @@ export function parseMountOptions(optionArgs: readonly string[], cwd = process.c
   if (upperdir !== undefined) overlay.upperdir = upperdir;
   if (workdir !== undefined) overlay.workdir = workdir;
   if (redirectDir !== undefined) overlay.redirectDir = redirectDir;
+  if (fsync !== undefined) overlay.fsync = fsync;
   return { overlay, timeout, passthrough, busyPollUs, flags, suid, dev, debug, ...(fsname !== undefined ? { fsname } : {}) };
 }

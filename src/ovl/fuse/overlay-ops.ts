@@ -435,9 +435,8 @@ export class OverlayFuseOps implements FuseOps {
     for (const { entry, next } of entries) yield { name: entry.name, ino: entry.ino, type: entry.type, next };
   }
 
-  fsyncdir(_ctx: FuseContext, nodeid: number): void {
-    // the engine writes directories through: only check that the node exists
-    this.nodes.node(nodeid);
+  fsyncdir(_ctx: FuseContext, nodeid: number, _fh: number, datasync: boolean): void {
+    this.core.fsyncdir(this.nodes.node(nodeid), datasync);
   }
 
   access(_ctx: FuseContext, nodeid: number): void {

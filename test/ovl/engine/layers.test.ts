@@ -49,6 +49,8 @@ describe('ovl engine: options', () => {
     assert.throws(() => openOverlayCore({ lowerdirs: [] }), OvlOptionsError, 'no lower');
     assert.throws(() => openOverlayCore({ lowerdirs: Array(501).fill(l!) }), /limit is 500/, '501 lowers');
     assert.throws(() => openOverlayCore({ lowerdirs: [path.join(l!, 'missing')] }), OvlOptionsError, 'missing lower');
+    assert.equal(kernelAccepts([['lowerdir+', l!], ['upperdir', u!], ['workdir', w!], ['fsync', 'always']]), false, 'the kernel refuses fsync=always');
+    assert.throws(() => openOverlayCore({ lowerdirs: [l!], upperdir: u!, workdir: w!, fsync: 'always' as 'auto' }), /unknown fsync mode "always"/, 'fsync=always');
   });
 
   it('workdir on another filesystem is refused, as by the kernel', () => {

@@ -320,4 +320,57 @@ describe('strata-overlay command', () => {
     assert.equal(fs.readFileSync(path.join(layers.upper, 'via-mount'), 'utf8'), 'written\n');
     await waitFor(() => processesMentioning(layers.mnt).length === 0, 'the daemon to exit after umount');
   });
+
+  /**
+   * Serves `opts` in the foreground under strace, runs `body` on the mount, and returns the sync
+   * calls the server made meanwhile, as `fsync path` (fdatasync too; paths relative to `dir`). The
+   * mount is gone when it returns.
+   */
+  async function serverSyncs(dir: string, mnt: string, opts: string, body: () => void): Promise<string[]> {
+    const log = path.join(tempDir(), 'strace.log');
+    const child = spawn('strace', ['-f', '-qq', '-y', '-o', log, '-e', 'trace=fsync,fdatasync', process.execPath, ...NODE_ARGS, '-f', mnt, '-o', opts], { stdio: 'ignore' });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    unmountLater(mnt);
+    await waitFor(() => isMountPoint(mnt), 'the mount');
+    try {
+      body();
+    } finally {
+      sh('umount', [mnt]);
+    }
+    assert.equal(await exited, 0, 'the server exits 0 after umount');
+    return [...fs.readFileSync(log, 'utf8').matchAll(/\b(fsync|fdatasync)\(\d+<([^>]*)>\)/g)].map((m) => `${m[1]} ${path.relative(dir, m[2]!)}`);
+  }
+
+  it('syncs as fsync= says: an fsync(2) of a directory through the mount syncs its upper dir, of a lower file nothing; volatile nothing', async () => {
+    const body = (mnt: string) => () => {
+      fs.mkdirSync(path.join(mnt, 'new-dir'));
+      for (const [rel, flags] of [['new-dir', fs.constants.O_DIRECTORY], ['a.txt', fs.constants.O_RDONLY]] as const) {
+        const fd = fs.openSync(path.join(mnt, rel), flags);
+        fs.fsyncSync(fd);
+        fs.fdatasyncSync(fd);
+        fs.closeSync(fd);
+      }
+    };
+    const dir = tempDir();
+    const auto = buildLayers(path.join(dir, 'auto'));
+    assert.deepEqual(await serverSyncs(dir, auto.mnt, auto.opts, body(auto.mnt)), ['fsync auto/upper/new-dir', 'fdatasync auto/upper/new-dir'], 'auto: the upper dir, twice');
+    const vol = buildLayers(path.join(dir, 'volatile'));
+    assert.deepEqual(await serverSyncs(dir, vol.mnt, `${vol.opts},volatile`, body(vol.mnt)), [], 'volatile: nothing');
+  });
+
+  it('a volatile mount leaves the kernel\'s mark in the work dir: the next mount, the kernel\'s or its own, is refused with one line', async () => {
+    const layers = buildLayers(tempDir());
+    unmountLater(layers.mnt);
+    assert.equal(strataOverlay([layers.mnt, '-o', `${layers.opts},volatile`]).status, 0);
+    fs.writeFileSync(path.join(layers.mnt, 'written'), 'not synced\n');
+    sh('umount', [layers.mnt]);
+    await waitFor(() => processesMentioning(layers.mnt).length === 0, 'the daemon to exit after umount');
+    assert.ok(fs.statSync(path.join(layers.work, 'work/incompat/volatile/dirty')).isFile(), 'the mark stays');
+
+    const again = strataOverlay([layers.mnt, '-o', layers.opts]);
+    assert.equal(again.status, 1);
+    assert.equal(again.stderr, "strata-overlay: overlay: overlay with incompat feature 'volatile' cannot be mounted\n");
+    assert.ok(!isMountPoint(layers.mnt), 'nothing mounted');
+    assert.throws(() => mountFs('overlay', layers.mnt, [['lowerdir+', layers.l1], ['lowerdir+', layers.l2], ['upperdir', layers.upper], ['workdir', layers.work]]), { code: 'EINVAL' }, 'the kernel refuses it too');
+  });
 });

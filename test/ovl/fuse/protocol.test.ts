@@ -218,6 +218,11 @@ describe('strata-overlay -o options', () => {
     assert.equal(d.busyPollUs, DEFAULT_BUSY_POLL_US);
     assert.equal(parseMountOptions(['lowerdir=/a,busy_poll=0'], '/').busyPollUs, 0);
     assert.equal(parseMountOptions(['lowerdir=/a,busy_poll=50'], '/').busyPollUs, 50);
+    // volatile is fsync=volatile, as in the kernel; the last one given wins
+    assert.equal(parseMountOptions(['lowerdir=/a,volatile'], '/').overlay.fsync, 'volatile');
+    assert.equal(parseMountOptions(['lowerdir=/a,volatile,fsync=strict'], '/').overlay.fsync, 'strict');
+    assert.equal(parseMountOptions(['lowerdir=/a,fsync=auto', 'volatile'], '/').overlay.fsync, 'volatile');
+    assert.equal(d.overlay.fsync, undefined);
   });
 
   it('refuses what it cannot honour, naming the option', () => {
@@ -230,6 +235,9 @@ describe('strata-overlay -o options', () => {
       [['lowerdir=/a,redirect_dir=maybe'], /redirect_dir=maybe/],
       [['lowerdir=/a,timeout=soon'], /timeout=soon/],
       [['lowerdir=/a,passthrough=maybe'], /passthrough=maybe: expected on or off/],
+      [['lowerdir=/a,fsync=always'], /fsync=always: expected auto, strict or volatile$/],
+      [['lowerdir=/a,fsync=0'], /fsync=0: expected auto, strict or volatile \(fuse-overlayfs's fsync=0 is volatile here\)/],
+      [['lowerdir=/a,volatile=1'], /unknown option volatile=1/],
       [['lowerdir=/a,busy_poll=-1'], /busy_poll=-1: expected whole microseconds/],
       [['lowerdir=/a,busy_poll=1.5'], /busy_poll=1.5: expected whole microseconds/],
       [['lowerdir=/a,userxattr'], /unknown option userxattr/],
