@@ -1,8 +1,9 @@
 /**
  * Durability, the kernel's `fsync=` modes: what a copy-up, fsync(2) and syncfs(2) sync (counted
- * with strace in a child process that drives the engine), and the mark a volatile overlay leaves
- * in its work dir, which the kernel's next mount and the engine's next open must both refuse —
- * compared with the kernel's own mounts.
+ * with strace in a child process that drives the engine; and on ext4, the objects synced as its
+ * tracepoint sees them, the kernel overlay's and the engine's side by side), and the mark a
+ * volatile overlay leaves in its work dir, which the kernel's next mount and the engine's next
+ * open must both refuse — compared with the kernel's own mounts.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,9 +11,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { mount, umount2 } from '../../../src/sys/index.js';
-import { openOverlay, OvlOptionsError, type FsyncMode } from '../../../src/ovl/index.js';
-import { tempDir } from '../../helpers/tmp.js';
+import { major, minor, mount, umount2 } from '../../../src/sys/index.js';
+import { openOverlay, openOverlayCore, OvlOptionsError, type FsyncMode } from '../../../src/ovl/index.js';
+import { sh, tempDir } from '../../helpers/tmp.js';
 
 const OVL_INDEX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src/ovl/index.ts');
 
@@ -24,8 +25,7 @@ interface Dirs {
 }
 
 /** A fresh layer set: a lower with a file, an empty file, a dir and a symlink. */
-function layers(): Dirs {
-  const root = fs.realpathSync(tempDir('strata-ovl-durable-'));
+function layers(root = fs.realpathSync(tempDir('strata-ovl-durable-'))): Dirs {
   const d = { lower: `${root}/l`, upper: `${root}/u`, work: `${root}/w`, merged: `${root}/m` };
   for (const p of Object.values(d)) fs.mkdirSync(p);
   fs.mkdirSync(`${d.lower}/dir`);
@@ -167,5 +167,96 @@ describe('ovl engine: what each fsync= mode syncs (strace of the engine in a chi
   });
   it('volatile: nothing', () => {
     assert.deepEqual(syncsByStep('volatile'), {});
+  });
+});
+
+/** ext4's own record of each fsync(2)/fdatasync(2) reaching it (the kernel overlay's internal ones included). */
+const TRACE = '/sys/kernel/tracing';
+const SYNC_EVENT = `${TRACE}/events/ext4/ext4_sync_file_enter/enable`;
+
+/**
+ * The ext4 syncs on the filesystem `dev` during `fn`, as `name datasync` (names of the objects in
+ * `upper`, found by inode number).
+ */
+function ext4Syncs(dev: number, upper: string, fn: () => void): string[] {
+  fs.writeFileSync(`${TRACE}/trace`, '');
+  fs.writeFileSync(SYNC_EVENT, '1');
+  try {
+    fn();
+  } finally {
+    fs.writeFileSync(SYNC_EVENT, '0');
+  }
+  const names = new Map<number, string>();
+  const walk = (rel: string) => {
+    for (const n of fs.readdirSync(path.join(upper, rel))) {
+      const r = rel === '' ? n : `${rel}/${n}`;
+      const st = fs.lstatSync(path.join(upper, r));
+      names.set(st.ino, r);
+      if (st.isDirectory()) walk(r);
+    }
+  };
+  walk('');
+  const mine = `dev ${major(dev)},${minor(dev)} `;
+  return [...fs.readFileSync(`${TRACE}/trace`, 'utf8').matchAll(/dev (\d+,\d+) ino (\d+) parent \d+ datasync (\d)/g)]
+    .filter((m) => `dev ${m[1]} ` === mine)
+    .map((m) => `${names.get(Number(m[2])) ?? `ino ${m[2]}`} ${m[3] === '1' ? 'fdatasync' : 'fsync'}`);
+}
+
+describe('ovl engine: the same objects synced as by the kernel overlay, seen by ext4', () => {
+  it('auto, strict and volatile: copy-ups of a dir, a file, an empty file and a symlink, then fsync(2) of the dir and the file', (t) => {
+    if (!fs.existsSync(SYNC_EVENT)) return t.skip('no ext4 tracepoints here');
+    const root = fs.realpathSync(tempDir('strata-ovl-ext4-'));
+    const img = `${root}/img`;
+    const mnt = `${root}/fs`;
+    fs.mkdirSync(mnt);
+    fs.writeFileSync(img, '');
+    fs.truncateSync(img, 64 << 20);
+    sh('mkfs.ext4', ['-q', img]);
+    sh('mount', ['-o', 'loop', img, mnt]);
+    try {
+      const dev = fs.statSync(mnt).dev;
+      for (const mode of ['auto', 'strict', 'volatile'] as FsyncMode[]) {
+        const [k, e] = ['kernel', 'engine'].map((side) => {
+          fs.mkdirSync(`${mnt}/${side}-${mode}`);
+          return layers(`${mnt}/${side}-${mode}`);
+        }) as [Dirs, Dirs];
+        sh('sync', []);
+        kernelMount(k, `,fsync=${mode}`);
+        const kernel = ext4Syncs(dev, k.upper, () => {
+          fs.chmodSync(`${k.merged}/dir`, 0o700);
+          fs.chmodSync(`${k.merged}/dir/data`, 0o600);
+          fs.chmodSync(`${k.merged}/empty`, 0o600);
+          fs.lchownSync(`${k.merged}/link`, 1, 1);
+          for (const p of ['dir', 'dir/data']) {
+            const fd = fs.openSync(`${k.merged}/${p}`, 'r');
+            fs.fsyncSync(fd);
+            fs.fdatasyncSync(fd);
+            fs.closeSync(fd);
+          }
+        });
+        umount2(k.merged);
+        const core = openOverlayCore({ lowerdirs: [e.lower], upperdir: e.upper, workdir: e.work, fsync: mode });
+        const engine = ext4Syncs(dev, e.upper, () => {
+          const dir = core.lookup(core.root, 'dir');
+          core.setattr(dir, { mode: 0o700 });
+          const data = core.lookup(dir, 'data');
+          core.setattr(data, { mode: 0o600 });
+          core.setattr(core.lookup(core.root, 'empty'), { mode: 0o600 });
+          core.setattr(core.lookup(core.root, 'link'), { uid: 1, gid: 1 });
+          core.fsyncdir(dir, false);
+          core.fsyncdir(dir, true);
+          const file = core.open(data, fs.constants.O_RDONLY);
+          file.fsync(false);
+          file.fsync(true);
+          file.close();
+        });
+        core.close();
+        assert.deepEqual(engine, kernel, mode);
+        if (mode === 'auto') assert.deepEqual(kernel, ['dir/data fsync', 'dir fsync', 'dir fdatasync', 'dir/data fsync', 'dir/data fdatasync'], 'what the kernel syncs in auto');
+        if (mode === 'volatile') assert.deepEqual(kernel, [], 'volatile syncs nothing');
+      }
+    } finally {
+      sh('umount', [mnt]);
+    }
   });
 });
