@@ -1333,8 +1333,10 @@ static int copy_up_other(const char *src, const char *tmp, const char *dst, cons
   int err = copy_metadata((obj_t){-1, src}, (obj_t){-1, tmp}, st, r, with_origin, change, &what);
   if (!err && sync == SYNC_ALL && S_ISDIR(st->st_mode)) { /* fsync=strict syncs a directory too, not other kinds */
     int d = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    what = "fsync";
-    if (d < 0 || fsync(d) < 0) err = errno;
+    if (d < 0 || fsync(d) < 0) {
+      what = d < 0 ? "open" : "fsync";
+      err = errno;
+    }
     if (d >= 0) close(d);
   }
   if (!err && rename(tmp, dst) < 0) {
@@ -1381,13 +1383,13 @@ static int get_copy_rules(napi_env env, napi_value v, copy_rules_t *r, bool *has
  * `dst`, or where that filesystem has no O_TMPFILE at `tmp` (O_EXCL) and renamed; anything else
  * made at `tmp` and renamed. Then, in this order: a file's data (or with `data` false, just the
  * size, as a hole), fsync'd with `sync` 1 (SYNC_DATA), and for every kind the metadata (see
- * copy_metadata) by the encoded
- * `rules` (get_copy_rules), with the origin when the rules have a head and src is a directory or
- * has one link (the result says whether it was written). `change` (Float64Array [uid, gid, mode,
- * size], -1 for none) with `atime` and `mtime` (as utimensat's; null to omit) is made on the copy
- * before it is put in place (copy_metadata); with `sync` 2 (SYNC_ALL) a regular file or directory
- * is then fsync'd, and with 0 (SYNC_NONE) nothing is. The directory of `dst` keeps its atime and
- * mtime. `nums` and `bigs` get the new object's stat (as fstatat's), and bigs[4] the inode number of src.
+ * copy_metadata) by the encoded `rules` (get_copy_rules), with the origin when the rules have a
+ * head and src is a directory or has one link (the result says whether it was written). `change`
+ * (Float64Array [uid, gid, mode, size], -1 for none) with `atime` and `mtime` (as utimensat's;
+ * null to omit) is made on the copy before it is put in place (copy_metadata); with `sync` 2
+ * (SYNC_ALL) a regular file or directory is then fsync'd, and with 0 (SYNC_NONE) nothing is. The
+ * directory of `dst` keeps its atime and mtime. `nums` and `bigs` get the new object's stat (as
+ * fstatat's), and bigs[4] the inode number of src.
  * On failure nothing is left at `tmp` or `dst`; ESTALE when src changed type meanwhile.
  */
 static napi_value js_copyUp(napi_env env, napi_callback_info info) {
