@@ -78,8 +78,7 @@ export function prepareLayers(opts: OverlayOptions): Layers {
   refuseIncompat(work);
   markFreshUpper(upper);
   real.removeTree(work);
-  real.mkdir(work, 0);
-  real.chmod(work, 0);
+  makeBareDir(work);
   if (fsync === 'volatile') markVolatile(work);
   return { lowers, upper, workdir, work, redirect, fsync };
 }
@@ -98,15 +97,18 @@ function refuseIncompat(work: string): void {
   if (feature !== undefined) throw new OvlOptionsError(`overlay with incompat feature '${real.textOf(feature)}' cannot be mounted`);
 }
 
+/** A directory of mode 000, as the kernel's in the work dir (the chmod drops a setgid bit mkdir inherits). */
+function makeBareDir(p: string): void {
+  real.mkdir(p, 0);
+  real.chmod(p, 0);
+}
+
 /** What a volatile mount leaves for the next one to find: `work/incompat/volatile/dirty`, all mode 000, as the kernel's. */
 function markVolatile(work: string): void {
-  let dir = work;
-  for (const name of ['incompat', 'volatile']) {
-    dir = path.join(dir, name);
-    real.mkdir(dir, 0);
-    real.chmod(dir, 0);
-  }
-  fs.closeSync(real.open(path.join(dir, 'dirty'), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
+  const volatile = path.join(work, 'incompat', 'volatile');
+  makeBareDir(path.dirname(volatile));
+  makeBareDir(volatile);
+  fs.closeSync(real.open(path.join(volatile, 'dirty'), fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0));
 }
 
 /**

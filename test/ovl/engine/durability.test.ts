@@ -14,6 +14,7 @@ import { describe, it } from 'node:test';
 import { major, minor, mount, umount2 } from '../../../src/sys/index.js';
 import { openOverlay, openOverlayCore, OvlOptionsError, type FsyncMode } from '../../../src/ovl/index.js';
 import { sh, tempDir } from '../../helpers/tmp.js';
+import { snapshotTree } from '../../helpers/tree-snapshot.js';
 
 const OVL_INDEX = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src/ovl/index.ts');
 
@@ -40,19 +41,10 @@ function kernelMount(d: Dirs, extra = ''): void {
   mount('overlay', d.merged, 'overlay', 0, `lowerdir=${d.lower},upperdir=${d.upper},workdir=${d.work}${extra}`);
 }
 
-/** Every path under `dir` with its type, permission bits and owner, sorted. */
+/** Every path under `dir` with its type, permission bits and owner, in snapshotTree's order. */
 function tree(dir: string): string[] {
-  const out: string[] = [];
-  const walk = (rel: string) => {
-    for (const name of fs.readdirSync(path.join(dir, rel)).sort()) {
-      const r = path.join(rel, name);
-      const st = fs.lstatSync(path.join(dir, r));
-      out.push(`${r} ${st.isDirectory() ? 'd' : st.isFile() ? 'f' : '?'}${(st.mode & 0o7777).toString(8)} ${st.uid}:${st.gid}`);
-      if (st.isDirectory()) walk(r);
-    }
-  };
-  walk('');
-  return out;
+  const kind = (t: string) => (t === 'dir' ? 'd' : t === 'file' ? 'f' : '?');
+  return [...snapshotTree(dir, { root: false })].map(([rel, e]) => `${rel} ${kind(e.type)}${e.mode.toString(8)} ${e.uid}:${e.gid}`);
 }
 
 const refusal = (feature: string) => (e: unknown) =>
