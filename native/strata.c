@@ -153,8 +153,13 @@ static char *cstr_alloc(cstr_t *s, size_t len) {
   return s->p;
 }
 
-/* Reads a string|Buffer argument into `out`. Returns 0, or -1 with a JS exception pending. */
-static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null, cstr_t *out) {
+/* How a string argument becomes bytes: its UTF-8 (text), or one byte per character (a byte string,
+ * Node's 'latin1', as the overlay engine keeps paths: no encoding to make, none to get wrong). */
+typedef napi_status (*string_bytes_fn)(napi_env, napi_value, char *, size_t, size_t *);
+
+/* Reads a string|Buffer argument into `out`, a string's bytes made by `bytes_of`. Returns 0, or -1
+ * with a JS exception pending. */
+static int get_path_bytes(napi_env env, napi_value v, const char *name, int allow_null, string_bytes_fn bytes_of, cstr_t *out) {
   napi_valuetype t;
   out->p = NULL;
   out->len = 0;
@@ -168,16 +173,16 @@ static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null
     size_t len = 0;
     /* most paths fit the inline buffer: one copy, no length query. V8 never splits a character, so
      * only a result within 3 bytes of the end may have been cut short. */
-    if (napi_get_value_string_utf8(env, v, out->inl, sizeof out->inl, &len) != napi_ok) return -1;
+    if (bytes_of(env, v, out->inl, sizeof out->inl, &len) != napi_ok) return -1;
     if (len + 4 < sizeof out->inl) {
       out->p = out->inl;
     } else {
-      if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) return -1;
+      if (bytes_of(env, v, NULL, 0, &len) != napi_ok) return -1;
       if (!cstr_alloc(out, len)) {
         napi_throw_error(env, "ENOMEM", "out of memory");
         return -1;
       }
-      if (napi_get_value_string_utf8(env, v, out->p, len + 1, &len) != napi_ok) {
+      if (bytes_of(env, v, out->p, len + 1, &len) != napi_ok) {
         cstr_free(out);
         return -1;
       }
@@ -206,6 +211,16 @@ static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null
     return -1;
   }
   return 0;
+}
+
+/* A string (UTF-8) or Buffer argument; see get_path_bytes. */
+static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null, cstr_t *out) {
+  return get_path_bytes(env, v, name, allow_null, napi_get_value_string_utf8, out);
+}
+
+/* A byte string (one char per byte) or Buffer argument; see get_path_bytes. */
+static int get_bytestr(napi_env env, napi_value v, const char *name, cstr_t *out) {
+  return get_path_bytes(env, v, name, 0, napi_get_value_string_latin1, out);
 }
 
 /* Reads a Buffer argument (its bytes stay owned by JS). `expected` completes the TypeError's
@@ -1390,6 +1405,7 @@ static int get_copy_rules(napi_env env, napi_value v, copy_rules_t *r, bool *has
  * (SYNC_ALL) a regular file or directory is then fsync'd, and with 0 (SYNC_NONE) nothing is. The
  * directory of `dst` keeps its atime and mtime. `nums` and `bigs` get the new object's stat (as
  * fstatat's), and bigs[4] the inode number of src.
+ * The three paths are byte strings (one char per byte) or Buffers (get_bytestr).
  * On failure nothing is left at `tmp` or `dst`; ESTALE when src changed type meanwhile.
  */
 static napi_value js_copyUp(napi_env env, napi_callback_info info) {
@@ -1424,9 +1440,9 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   if (get_typed(env, argv[8], "nums", napi_float64_array, 9, (void **)&nums) ||
       get_typed(env, argv[9], "bigs", napi_bigint64_array, 5, (void **)&bigs))
     return NULL;
-  if (get_cstr(env, argv[0], "src", 0, &src)) return NULL;
-  if (get_cstr(env, argv[1], "tmp", 0, &tmp)) goto out0;
-  if (get_cstr(env, argv[2], "dst", 0, &dst)) goto out1;
+  if (get_bytestr(env, argv[0], "src", &src)) return NULL;
+  if (get_bytestr(env, argv[1], "tmp", &tmp)) goto out0;
+  if (get_bytestr(env, argv[2], "dst", &dst)) goto out1;
 
   fail_t f = {NULL, NULL, 0};
   char parent[PATH_MAX];
@@ -1560,6 +1576,35 @@ static napi_value js_fuseReadRequest(napi_env env, napi_callback_info info) {
     struct pollfd p = {.fd = dev, .events = POLLIN};
     if (poll(&p, 1, -1) < 0 && errno != EINTR) return throw_sys(env, errno, "poll", NULL, NULL, NULL);
   }
+}
+
+/*
+ * fuseWrite(devFd, buffer, len)
+ *
+ * Writes one reply or notice, the first `len` bytes of `buffer`, to /dev/fuse with one write(2):
+ * what node:fs's writeSync does, without its request bookkeeping, which costs a FUSE server more
+ * than the write itself. The kernel takes a message whole or not at all; EINTR is retried, and any
+ * error throws (ENOENT: the request was interrupted meanwhile; ENODEV: unmounted).
+ */
+static napi_value js_fuseWrite(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int dev;
+  uint32_t len;
+  void *buf;
+  size_t size;
+  if (get_int(env, argv[0], "devFd", &dev) || get_buffer(env, argv[1], "buffer", "of type Buffer", &buf, &size) ||
+      get_u32(env, argv[2], "len", &len))
+    return NULL;
+  if (len > size) {
+    throw_type(env, "ERR_OUT_OF_RANGE", "The \"%s\" argument is larger than the buffer", "len");
+    return NULL;
+  }
+  ssize_t n;
+  do n = write(dev, buf, len);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return throw_sys(env, errno, "write", NULL, NULL, NULL);
+  if ((size_t)n != len) return throw_sys(env, EIO, "write", NULL, NULL, NULL);
+  return undefined(env);
 }
 
 /* syncfs(fd) */
@@ -2080,6 +2125,7 @@ NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
       F("fuseBackingOpen", js_fuseBackingOpen),
       F("fuseBackingClose", js_fuseBackingClose),
       F("fuseReadRequest", js_fuseReadRequest),
+      F("fuseWrite", js_fuseWrite),
       F("direntTypes", js_direntTypes),
       F("readdirRaw", js_readdirRaw),
       F("nameToHandleAt", js_nameToHandleAt),

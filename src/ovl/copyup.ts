@@ -26,7 +26,7 @@ import fs from 'node:fs';
 import { copyUp, type CopiedUp, type CopyUpChange, type CopyUpSync, type CopyUpXattrRules } from '../sys/index.js';
 import type { Origins } from './origin.js';
 import * as real from './realfs.js';
-import { OVL_ESCAPED_PREFIX, OVL_PREFIX, XATTR_ORIGIN, fsPath } from './realfs.js';
+import { OVL_ESCAPED_PREFIX, OVL_PREFIX, XATTR_ORIGIN } from './realfs.js';
 
 /** O_NOATIME where allowed: reading a lower layer must not change it. */
 const O_NOATIME = fs.constants.O_NOATIME ?? 0;
@@ -72,5 +72,5 @@ function copyRules(origins: Origins, layer: number): CopyUpXattrRules {
  * with its own st_ino), and the copy's stat. On failure nothing is left at `tmp` or `dst`.
  */
 export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins, sync: CopyUpSync): CopiedUp {
-  return copyUp(fsPath(c.src), fsPath(tmp), fsPath(dst), c.data, copyRules(origins, c.layer), c.change, sync);
+  return copyUp(c.src, tmp, dst, c.data, copyRules(origins, c.layer), c.change, sync); // byte strings, as copyUp takes them
 }

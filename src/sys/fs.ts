@@ -219,11 +219,14 @@ function encodeRules(rules: CopyUpXattrRules): Buffer {
  * The directory holding `dst` keeps its atime and mtime. A file is opened with O_NOATIME where
  * allowed, O_NOFOLLOW and O_NONBLOCK; nothing else is opened.
  *
+ * The three paths are byte strings (one character per byte, Node's 'latin1', as the overlay engine
+ * keeps paths) or Buffers: a string's characters are its bytes, with nothing to encode or test.
+ *
  * Returns the inode number of `src`, whether the copy records it as its origin, and the stat of the
  * copy in place. On failure nothing is left at `tmp` or `dst`; ESTALE when `src` was replaced by
  * another type meanwhile.
  */
-export function copyUp(src: PathLike, tmp: PathLike, dst: PathLike, data: boolean, rules: CopyUpXattrRules, change?: CopyUpChange, sync: CopyUpSync = 'data'): CopiedUp {
+export function copyUp(src: string | Buffer, tmp: string | Buffer, dst: string | Buffer, data: boolean, rules: CopyUpXattrRules, change?: CopyUpChange, sync: CopyUpSync = 'data'): CopiedUp {
   let c: Float64Array | null = null;
   if (change !== undefined) {
     c = changeNums;

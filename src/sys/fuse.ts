@@ -39,3 +39,13 @@ export function fuseBackingClose(devFd: number, id: number): void {
 export function fuseReadRequest(devFd: number, buffer: Buffer, spinUs: number, waited: Uint32Array): number {
   return native.fuseReadRequest(devFd, buffer, spinUs, waited);
 }
+
+/**
+ * Writes the first `len` bytes of `buffer` (one reply or notice) to the FUSE connection `devFd` in
+ * one write(2), as `fs.writeSync` would but without its per-call bookkeeping, which costs a server
+ * more than the write. Throws on failure: ENOENT when the request was interrupted meanwhile (nobody
+ * waits for the reply), ENODEV once unmounted.
+ */
+export function fuseWrite(devFd: number, buffer: Buffer, len: number): void {
+  native.fuseWrite(devFd, buffer, len);
+}

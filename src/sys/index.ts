@@ -13,7 +13,8 @@
  * origin handle, times, built out of sight — a file as an O_TMPFILE file — and put into place,
  * the parent's times kept; a setattr's change made on the copy before it appears) in one call
  * that returns the copy's stat; `fuseReadRequest`, a FUSE server's read of its next
- * request that busy-polls a short while before it sleeps; and `lstat`/`lstatMaybe`/`fstat`, which
+ * request that busy-polls a short while before it sleeps, and `fuseWrite`, its reply in one
+ * write(2) without node:fs's per-call bookkeeping; and `lstat`/`lstatMaybe`/`fstat`, which
  * Node has, but whose fs.Stats (four Dates, bigint arithmetic) costs more than the syscall on the
  * overlay's hottest path: these fill two typed arrays and return a plain `FileStat`. What is
  * mounted where comes from one reader of /proc/self/mountinfo (mountinfo.ts: `mountTable`,
@@ -47,7 +48,7 @@ export { mountTable, mountOf, mountsBelow, isMountPoint, type MountEntry } from 
 export { lgetxattr, lsetxattr, llistxattr, lremovexattr } from './xattr.js';
 export { mknod, mknodat, renameat2, linkat, utimensat, lstat, lstatMaybe, fstat, syncfs, copyUp, direntTypes, type CopiedUp, type CopyUpChange, type CopyUpSync, type CopyUpXattrRules, type FileStat, type TimeSpec } from './fs.js';
 export { flock, tryFlock, flockWait, ofdLock, tryOfdLock, ofdUnlock, ofdLockWait, ofdGetLock, type LockInfo } from './lock.js';
-export { fuseBackingOpen, fuseBackingClose, fuseReadRequest } from './fuse.js';
+export { fuseBackingOpen, fuseBackingClose, fuseReadRequest, fuseWrite } from './fuse.js';
 export { readdirRaw, nameToHandleAt, openByHandleAt, fsUuid, DT, type RawDirents, type FileHandle } from './handle.js';
 export { makedev, major, minor } from './rdev.js';
 export { errnoName } from './errno.js';

@@ -43,9 +43,9 @@ interface Native {
   llistxattr(path: PathLike): string[];
   lremovexattr(path: PathLike, name: string): void;
   copyUp(
-    src: PathLike,
-    tmp: PathLike,
-    dst: PathLike,
+    src: string | Buffer,
+    tmp: string | Buffer,
+    dst: string | Buffer,
     data: boolean,
     rules: Buffer,
     change: Float64Array | null,
@@ -58,6 +58,7 @@ interface Native {
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;
   fuseReadRequest(devFd: number, buffer: Buffer, spinUs: number, waited: Uint32Array): number;
+  fuseWrite(devFd: number, buffer: Buffer, len: number): void;
   renameat2(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   linkat(oldDirFd: number, oldPath: PathLike, newDirFd: number, newPath: PathLike, flags: number): void;
   utimensat(dirFd: number, path: PathLike | null, atime: bigint | RawTimespec | null, mtime: bigint | RawTimespec | null, flags: number): void;

@@ -72,6 +72,20 @@ describe('copyUp: an object with its metadata, in one call', () => {
     assert.equal(fs.lstatSync(p('dst')).nlink, 1);
   });
 
+  it('takes paths as byte strings: a name in UTF-8, and one that is no UTF-8 at all, arrive byte for byte', () => {
+    fs.mkdirSync(p('bytes'));
+    // the names' bytes, and the byte strings (one char per byte) the engine keeps them as
+    const srcBytes = Buffer.concat([Buffer.from(p('bytes') + '/'), Buffer.from('café', 'utf8')]);
+    const dstName = Buffer.from([0x64, 0xff, 0xc3, 0xa9, 0x80]);
+    fs.writeFileSync(srcBytes, 'bytes\n');
+    const got = copyUp(srcBytes.toString('latin1'), tmp(), `${p('bytes')}/${dstName.toString('latin1')}`, true, RULES);
+    assert.ok(got.origin);
+    const names = fs.readdirSync(p('bytes'), { encoding: 'buffer' }).map((b) => b.toString('hex')).sort();
+    assert.deepEqual(names, [Buffer.from('café', 'utf8').toString('hex'), dstName.toString('hex')].sort());
+    assert.equal(fs.readFileSync(Buffer.concat([Buffer.from(p('bytes') + '/'), dstName]), 'utf8'), 'bytes\n');
+    workIsEmpty();
+  });
+
   it('builds at the temporary name and renames where the filesystem has no O_TMPFILE (a FUSE mount)', () => {
     const f = p('fuse');
     for (const d of ['l', 'u', 'w', 'm']) fs.mkdirSync(path.join(f, d), { recursive: true });

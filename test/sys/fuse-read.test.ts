@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { S_IFIFO, SysError, fuseReadRequest, mknod } from '../../src/sys/index.js';
+import { S_IFIFO, SysError, fuseReadRequest, fuseWrite, mknod } from '../../src/sys/index.js';
 import { scratch } from './helpers.js';
 
 describe('fuseReadRequest: the next request, busy-polling before it sleeps', () => {
@@ -98,5 +98,33 @@ describe('fuseReadRequest: the next request, busy-polling before it sleeps', () 
       assert.throws(() => fuseReadRequest(open, buf, 0, new Int32Array(1) as unknown as Uint32Array), TypeError);
       assert.throws(() => fuseReadRequest(open, buf, 0, new Uint32Array(0)), TypeError);
     });
+  });
+});
+
+describe('fuseWrite: one reply in one write(2)', () => {
+  let dir = '';
+  let cleanup = () => {};
+  before(() => ({ dir, cleanup } = scratch()));
+  after(() => cleanup());
+
+  it('writes the first len bytes of the buffer as one message, and throws the write error', () => {
+    const fifo = path.join(dir, 'replies');
+    mknod(fifo, S_IFIFO | 0o600, 0, 0);
+    const fd = fs.openSync(fifo, fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
+    try {
+      const reply = Buffer.from('reply+unsent tail');
+      fuseWrite(fd, reply, 5);
+      fuseWrite(fd, reply, 0);
+      const got = Buffer.alloc(64);
+      assert.equal(fs.readSync(fd, got), 5);
+      assert.equal(got.toString('latin1', 0, 5), 'reply');
+      assert.throws(() => fuseWrite(fd, reply, reply.length + 1), (e: NodeJS.ErrnoException) => e.code === 'ERR_OUT_OF_RANGE');
+      assert.throws(() => fuseWrite(fd, 'reply' as unknown as Buffer, 5), TypeError);
+    } finally {
+      fs.closeSync(fd);
+    }
+    const ro = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    fs.closeSync(ro);
+    assert.throws(() => fuseWrite(ro, Buffer.from('x'), 1), (e: unknown) => e instanceof SysError && e.code === 'EBADF' && e.syscall === 'write');
   });
 });

@@ -11,9 +11,8 @@
  * to the filesystem as a view into the request buffer, READ data is read straight into the reply
  * buffer, and every reply leaves with one write(2).
  */
-import fs from 'node:fs';
 import os from 'node:os';
-import { fuseReadRequest } from '../../sys/index.js';
+import { fuseReadRequest, fuseWrite } from '../../sys/index.js';
 import { BusyPoll, DEFAULT_BUSY_POLL_US } from './busy-poll.js';
 import { NO_STALE_NODES, type FuseAttr, type FuseContext, type FuseEntry, type FuseOpened, type FuseOps, type StaleNode } from './ops.js';
 import type { OvlFileType } from '../types.js';
@@ -251,7 +250,7 @@ export class FuseSession {
       if (s.nodeid === fresh && !s.listing) continue;
       const len = encodeInvalInode(this.notice, s.nodeid, s.listing ? 0 : -1);
       try {
-        fs.writeSync(this.fd, this.notice, 0, len);
+        fuseWrite(this.fd, this.notice, len);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') continue; // the kernel has already dropped that inode
@@ -268,7 +267,7 @@ export class FuseSession {
     const len = OUT_HEADER_SIZE + bodyLen;
     encodeOutHeader(this.reply, len, error, unique);
     try {
-      fs.writeSync(this.fd, this.reply, 0, len);
+      fuseWrite(this.fd, this.reply, len);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return; // the request was interrupted and is gone: nobody waits for this reply
