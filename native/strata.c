@@ -159,7 +159,7 @@ typedef napi_status (*string_bytes_fn)(napi_env, napi_value, char *, size_t, siz
 
 /* Reads a string|Buffer argument into `out`, a string's bytes made by `bytes_of`. Returns 0, or -1
  * with a JS exception pending. */
-static int get_path_bytes(napi_env env, napi_value v, const char *name, int allow_null, string_bytes_fn bytes_of, cstr_t *out) {
+static int get_string_bytes(napi_env env, napi_value v, const char *name, int allow_null, string_bytes_fn bytes_of, cstr_t *out) {
   napi_valuetype t;
   out->p = NULL;
   out->len = 0;
@@ -213,14 +213,14 @@ static int get_path_bytes(napi_env env, napi_value v, const char *name, int allo
   return 0;
 }
 
-/* A string (UTF-8) or Buffer argument; see get_path_bytes. */
+/* A string (UTF-8) or Buffer argument; see get_string_bytes. */
 static int get_cstr(napi_env env, napi_value v, const char *name, int allow_null, cstr_t *out) {
-  return get_path_bytes(env, v, name, allow_null, napi_get_value_string_utf8, out);
+  return get_string_bytes(env, v, name, allow_null, napi_get_value_string_utf8, out);
 }
 
-/* A byte string (one char per byte) or Buffer argument; see get_path_bytes. */
+/* A byte string (one char per byte) or Buffer argument; see get_string_bytes. */
 static int get_bytestr(napi_env env, napi_value v, const char *name, cstr_t *out) {
-  return get_path_bytes(env, v, name, 0, napi_get_value_string_latin1, out);
+  return get_string_bytes(env, v, name, 0, napi_get_value_string_latin1, out);
 }
 
 /* Reads a Buffer argument (its bytes stay owned by JS). `expected` completes the TypeError's
