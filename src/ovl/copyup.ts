@@ -45,6 +45,8 @@ export function openLowerForRead(p: string, flags: number): number {
 export interface CopySource {
   src: string;
   layer: number;
+  /** The object is a regular file (as the lookup found it; lower layers do not change). */
+  isFile: boolean;
   /** false: a regular file gets its size as a hole (an open with O_TRUNC empties it anyway). */
   data: boolean;
   /** A setattr to make on the copy before it appears (the kernel makes it right after the copy-up). */
@@ -72,5 +74,5 @@ function copyRules(origins: Origins, layer: number): CopyUpXattrRules {
  * with its own st_ino), and the copy's stat. On failure nothing is left at `tmp` or `dst`.
  */
 export function copyUpObject(c: CopySource, tmp: string, dst: string, origins: Origins, sync: CopyUpSync): CopiedUp {
-  return copyUp(c.src, tmp, dst, c.data, copyRules(origins, c.layer), c.change, sync); // byte strings, as copyUp takes them
+  return copyUp(c.src, tmp, dst, c.data, copyRules(origins, c.layer), c.change, sync, c.isFile); // byte strings, as copyUp takes them
 }

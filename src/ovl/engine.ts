@@ -232,7 +232,7 @@ export class Engine implements LookupEnv {
     const parent = e.parent!;
     this.copyUp(parent, syscall);
     const stat = asUnion(syscall, e, () => {
-      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, data: opts.data, change: opts.change };
+      const source = { src: this.lowerPath(e), layer: e.lower[0]!.layer, isFile: e.kind === 'file', data: opts.data, change: opts.change };
       const copied = copyUpObject(source, this.tempPath(), this.upperPath(e), this.origins, this.copyUpSync);
       e.upper = true;
       if (e.isDir) e.lowerIno = copied.ino; // what dirStat would lstat the lower dir for

@@ -54,6 +54,7 @@ interface Native {
     nums: Float64Array,
     bigs: BigInt64Array,
     sync: number,
+    isFile: boolean,
   ): boolean;
   fuseBackingOpen(devFd: number, fd: number): number;
   fuseBackingClose(devFd: number, id: number): void;

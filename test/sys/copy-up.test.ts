@@ -239,6 +239,32 @@ describe('copyUp: an object with its metadata, in one call', () => {
     workIsEmpty();
   });
 
+  it('with isFile, opens the source at once (no lstat of it) and copies the same; what is not a regular file is ESTALE, never followed', () => {
+    const data = source(p('known'), 70_000);
+    const got = copyUp(p('known'), tmp(), p('known-dst'), true, RULES, undefined, 'data', true);
+    assert.deepEqual(got, { ino: fs.lstatSync(p('known'), { bigint: true }).ino, origin: true, stat: fileStatOf(fs.lstatSync(p('known-dst'), { bigint: true })) });
+    assertCopied(p('known'), p('known-dst'), data);
+    fs.linkSync(p('known'), p('known2'));
+    assert.equal(copyUp(p('known'), tmp(), p('known-linked'), true, RULES, undefined, 'data', true).origin, false, 'two links: no origin');
+    // replaced under the caller: a symlink to a file, a directory, a fifo (which must not block the open)
+    fs.mkdirSync(p('not-files'));
+    fs.symlinkSync(p('known'), p('not-files', 'link'));
+    fs.mkdirSync(p('not-files', 'dir'));
+    mknod(p('not-files', 'fifo'), fs.constants.S_IFIFO | 0o644);
+    for (const name of ['link', 'dir', 'fifo']) {
+      assert.throws(() => copyUp(p('not-files', name), tmp(), p(`not-${name}`), true, RULES, undefined, 'data', true), (e: unknown) => e instanceof SysError && e.code === 'ESTALE' && e.path === p('not-files', name), name);
+      assert.equal(fs.existsSync(p(`not-${name}`)), false, name);
+    }
+    // the one lstat left is the parent's (its times are put back): strace shows no lstat of the source
+    const script = `import { copyUp } from ${JSON.stringify(path.resolve('src/sys/index.ts'))};
+      copyUp(${JSON.stringify(p('known'))}, ${JSON.stringify(tmp())}, ${JSON.stringify(p('known-traced'))}, true, ${JSON.stringify({ ...RULES, originHeader: null })}, undefined, 'data', true);`;
+    const r = spawnSync('strace', ['-f', '-e', 'trace=lstat,newfstatat,statx', '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.ok(fs.existsSync(p('known-traced')));
+    assert.ok(!r.stderr.split('\n').some((l) => l.includes(`"${p('known')}"`)), 'the source is not stat-ed by path');
+    workIsEmpty();
+  });
+
   it('never replaces: an existing target is EEXIST (linkat, with its path), a missing source or target dir ENOENT; nothing is left', () => {
     fs.writeFileSync(p('exists'), 'keep me');
     source(p('src2'), 10);

@@ -173,9 +173,13 @@ const SYNC_EVENT = `${TRACE}/events/ext4/ext4_sync_file_enter/enable`;
 function ext4Syncs(dev: number, upper: string, fn: () => void): string[] {
   fs.writeFileSync(`${TRACE}/trace`, '');
   fs.writeFileSync(SYNC_EVENT, '1');
+  // recording may have been left off (tracing_on 0) by another tracer's user: on for this, then as it was
+  const wasOn = fs.readFileSync(`${TRACE}/tracing_on`, 'utf8').trim();
+  fs.writeFileSync(`${TRACE}/tracing_on`, '1');
   try {
     fn();
   } finally {
+    fs.writeFileSync(`${TRACE}/tracing_on`, wasOn);
     fs.writeFileSync(SYNC_EVENT, '0');
   }
   const names = new Map<number, string>();
