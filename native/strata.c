@@ -1259,10 +1259,16 @@ typedef enum {
   SYNC_ALL = 2,  /* strict: a regular file or directory once complete, metadata included */
 } copy_sync_t;
 
+/* Whether a copy records its origin: when the rules have a head (`has_header`), for a directory or
+ * an object with one link (a lower hard link's copies are separate inodes, each its own st_ino). */
+static bool records_origin(bool has_header, const struct stat *src) {
+  return has_header && (S_ISDIR(src->st_mode) || src->st_nlink == 1);
+}
+
 /* Copies the regular file `src` to `dst` through an open file: unnamed beside `tmp` and linked,
  * or where there is no O_TMPFILE built at `tmp` and renamed. `lst` is src's lstat, or NULL when
- * the caller knows src is a regular file (then opened without one); `st` gets its fstat, and the
- * origin is written when the rules have a head (`has_header`) and src has one link. */
+ * the caller knows src is a regular file (then opened without one); `st_out` gets its fstat, and the
+ * origin is written as records_origin says. */
 static int copy_up_file(const char *src, const char *tmp, const char *dst, const struct stat *lst, bool data, copy_sync_t sync,
                         const copy_rules_t *r, bool has_header, const change_t *change, struct stat *st_out, struct stat *made,
                         fail_t *f) {
@@ -1281,7 +1287,7 @@ static int copy_up_file(const char *src, const char *tmp, const char *dst, const
     return failed(f, ESTALE, "open", src);
   }
   *st_out = st;
-  const bool with_origin = has_header && st.st_nlink == 1;
+  const bool with_origin = records_origin(has_header, &st);
   bool named = false;
   int out = open_tmpfile_beside(tmp);
   if (out < 0 && errno == EOPNOTSUPP) {
@@ -1470,7 +1476,7 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
       copy_up_file(src.p, tmp.p, dst.p, is_file ? NULL : &lst, data, sync, &rules, has_header, c, &st, &made, &f);
     } else {
       st = lst;
-      copy_up_other(src.p, tmp.p, dst.p, &st, sync, &rules, has_header && (S_ISDIR(st.st_mode) || st.st_nlink == 1), c, &made, &f);
+      copy_up_other(src.p, tmp.p, dst.p, &st, sync, &rules, records_origin(has_header, &st), c, &made, &f);
     }
   }
   if (!f.err) { /* the new entry moved the parent's mtime: put it back (ovl_set_timestamps) */
@@ -1482,7 +1488,7 @@ static napi_value js_copyUp(napi_env env, napi_callback_info info) {
   } else {
     fill_stat(&made, nums, bigs);
     bigs[4] = (int64_t)st.st_ino;
-    napi_get_boolean(env, has_header && (S_ISDIR(st.st_mode) || st.st_nlink == 1), &ret);
+    napi_get_boolean(env, records_origin(has_header, &st), &ret);
   }
   cstr_free(&dst);
 out1:

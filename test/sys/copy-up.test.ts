@@ -56,6 +56,14 @@ describe('copyUp: an object with its metadata, in one call', () => {
     assert.deepEqual(origin, want);
   }
 
+  /** Runs `body` (JavaScript with copyUp imported) in a child under strace, tracing the syscalls `calls`; returns strace's lines. */
+  function straceCopyUp(calls: string, body: string): string[] {
+    const script = `import { copyUp } from ${JSON.stringify(path.resolve('src/sys/index.ts'))};\n${body}`;
+    const r = spawnSync('strace', ['-f', '-e', `trace=${calls}`, '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stderr.split('\n');
+  }
+
   /** A work dir path for the copy (a regular file's is built unnamed beside it). */
   const tmp = (at = dir) => {
     fs.mkdirSync(path.join(at, 'work'), { recursive: true });
@@ -153,18 +161,17 @@ describe('copyUp: an object with its metadata, in one call', () => {
     source(p('sync-src'), 100_000);
     fs.writeFileSync(p('sync-empty'), '');
     // a child copies: a data copy, an empty file, a data-less copy (only the first has data to sync)
-    const script = `import { copyUp } from ${JSON.stringify(path.resolve('src/sys/index.ts'))};
-      const rules = ${JSON.stringify({ ...RULES, originHeader: null })};
+    const lines = straceCopyUp(
+      'write,fsync,fdatasync,linkat',
+      `const rules = ${JSON.stringify({ ...RULES, originHeader: null })};
       process.stdout.write('start\\n');
       for (const [src, dst, data] of ${JSON.stringify([
         [p('sync-src'), p('sync-dst'), true],
         [p('sync-empty'), p('sync-empty-dst'), true],
         [p('sync-src'), p('sync-nodata-dst'), false],
-      ])}) { copyUp(src, ${JSON.stringify(tmp())}, dst, data, rules); process.stdout.write(dst + '\\n'); }`;
-    const r = spawnSync('strace', ['-f', '-e', 'trace=write,fsync,fdatasync,linkat', '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+      ])}) { copyUp(src, ${JSON.stringify(tmp())}, dst, data, rules); process.stdout.write(dst + '\\n'); }`,
+    );
     // the syscalls after the child said 'start', in order, each with the file it named
-    const lines = r.stderr.split('\n');
     const calls = lines.slice(lines.findIndex((l) => l.includes('"start\\n"')) + 1);
     const seen = calls.filter((l) => /\b(fsync|fdatasync|linkat)\(/.test(l) || /write\(1, "\//.test(l)).map((l) => l.replace(/^\[pid\s+\d+\] /, '').replace(/^\d+ +/, ''));
     const fd = (l: string) => /^(?:fsync|linkat)\((\d+)/.exec(l)?.[1];
@@ -256,12 +263,12 @@ describe('copyUp: an object with its metadata, in one call', () => {
       assert.equal(fs.existsSync(p(`not-${name}`)), false, name);
     }
     // the one lstat left is the parent's (its times are put back): strace shows no lstat of the source
-    const script = `import { copyUp } from ${JSON.stringify(path.resolve('src/sys/index.ts'))};
-      copyUp(${JSON.stringify(p('known'))}, ${JSON.stringify(tmp())}, ${JSON.stringify(p('known-traced'))}, true, ${JSON.stringify({ ...RULES, originHeader: null })}, undefined, 'data', true);`;
-    const r = spawnSync('strace', ['-f', '-e', 'trace=lstat,newfstatat,statx', '--', process.execPath, '--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
+    const lines = straceCopyUp(
+      'lstat,newfstatat,statx',
+      `copyUp(${JSON.stringify(p('known'))}, ${JSON.stringify(tmp())}, ${JSON.stringify(p('known-traced'))}, true, ${JSON.stringify({ ...RULES, originHeader: null })}, undefined, 'data', true);`,
+    );
     assert.ok(fs.existsSync(p('known-traced')));
-    assert.ok(!r.stderr.split('\n').some((l) => l.includes(`"${p('known')}"`)), 'the source is not stat-ed by path');
+    assert.ok(!lines.some((l) => l.includes(`"${p('known')}"`)), 'the source is not stat-ed by path');
     workIsEmpty();
   });
 
