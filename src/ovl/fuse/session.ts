@@ -248,35 +248,34 @@ export class FuseSession {
   private notifyStale(nodes: readonly StaleNode[], fresh: number): void {
     for (const s of nodes) {
       if (s.nodeid === fresh && !s.listing) continue;
-      const len = encodeInvalInode(this.notice, s.nodeid, s.listing ? 0 : -1);
-      try {
-        fuseWrite(this.fd, this.notice, len);
-      } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'ENOENT') continue; // the kernel has already dropped that inode
-        if (code === 'ENODEV') {
-          this.stopped = true;
-          return;
-        }
-        this.options.onUnexpectedError?.(e, 'notify');
-      }
+      // ENOENT: the kernel has already dropped that inode
+      if (!this.write(this.notice, encodeInvalInode(this.notice, s.nodeid, s.listing ? 0 : -1), 'notify')) return;
     }
   }
 
   private send(unique: bigint, error: number, bodyLen: number): void {
     const len = OUT_HEADER_SIZE + bodyLen;
     encodeOutHeader(this.reply, len, error, unique);
+    this.write(this.reply, len, 'reply'); // ENOENT: the request was interrupted and is gone, nobody waits for this reply
+  }
+
+  /**
+   * Writes one message (the first `len` bytes of `buf`) to the connection. ENOENT (what the message
+   * was about is gone) is no error; ENODEV (unmounted) stops the session and returns false; anything
+   * else is reported as an unexpected error of `what`.
+   */
+  private write(buf: Buffer, len: number, what: 'reply' | 'notify'): boolean {
     try {
-      fuseWrite(this.fd, this.reply, len);
+      fuseWrite(this.fd, buf, len);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') return; // the request was interrupted and is gone: nobody waits for this reply
       if (code === 'ENODEV') {
         this.stopped = true;
-        return;
+        return false;
       }
-      this.options.onUnexpectedError?.(e, 'reply');
+      if (code !== 'ENOENT') this.options.onUnexpectedError?.(e, what);
     }
+    return true;
   }
 
   private afterInit(): void {
